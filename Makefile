@@ -1,0 +1,24 @@
+# The README's two commands. Each creates .venv (if missing) and installs the package into it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test test-all install
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,solvers]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) -m trainers.demo
+
+# Fast suite (under 20 minutes on 2 CPU cores); `make test-all` adds the slow tests.
+test: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow" tests
+
+test-all: $(VENV)/.installed
+	$(PY) -m pytest tests

@@ -1,0 +1,152 @@
+"""β-VAE, AnnealedVAE and the shared VAE base: losses, schedules, input checks, saving."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import models
+from zoo.models.schedules import linear_capacity
+from tests.model_harness import run_model_test
+
+SMALL = {"latent_dim": 4, "seed": 3}
+
+
+@pytest.mark.parametrize("model_class, kwargs", [
+    (models.VAE, SMALL),
+    (models.BetaVAE, {**SMALL, "beta": 4.0}),
+    (models.BetaVAE, {**SMALL, "beta": 1.0, "network": "conv64_dlib", "posterior": "softplus"}),
+    (models.AnnealedVAE, {**SMALL, "c_max": 10.0, "iteration_threshold": 5}),
+], ids=["vae", "beta_vae", "beta_vae_dlib_softplus", "annealed_vae"])
+def test_model_api_saving_fine_tuning_and_serving(model_class, kwargs, binary_images, tmp_path):
+    run_model_test(model_class, kwargs, binary_images, tmp_path)
+
+
+def test_every_registered_model_is_covered_by_the_harness():
+    covered = {models.VAE, models.BetaVAE, models.AnnealedVAE}
+    assert set(models.MODELS.values()) == covered
+
+
+@pytest.mark.parametrize("t, expected", [(0, 0.0), (10, 10.0), (100, 100.0), (101, 100.0)])
+def test_capacity_schedule_known_answers(t, expected):
+    assert float(linear_capacity(t, c_max=100.0, num_steps=100)) == pytest.approx(expected)
+
+
+def _terms(model, images):
+    return {k: float(v) for k, v in model.compute_loss_terms(images, training=True).items()}
+
+
+def test_beta_vae_loss_is_recon_plus_beta_kl(binary_images):
+    model = models.BetaVAE(beta=6.0, **SMALL)
+    terms = _terms(model, binary_images)
+    assert terms["loss"] == pytest.approx(terms["recon"] + 6.0 * terms["kl"], rel=1e-6)
+    assert terms["elbo"] == pytest.approx(-(terms["recon"] + terms["kl"]), rel=1e-6)
+    # At initialisation the decoder is near zero logits: recon ≈ 4096·ln 2 ≈ 2839 nats.
+    assert terms["recon"] == pytest.approx(4096 * np.log(2), rel=0.05)
+
+
+def test_annealed_vae_penalises_distance_to_the_scheduled_capacity(binary_images):
+    model = models.AnnealedVAE(gamma=1000.0, c_max=20.0, iteration_threshold=10, **SMALL)
+    model.global_step.assign(5)  # C = 10
+    terms = _terms(model, binary_images)
+    assert terms["capacity"] == pytest.approx(10.0)
+    assert terms["loss"] == pytest.approx(
+        terms["recon"] + 1000.0 * abs(terms["kl"] - 10.0), rel=1e-6)
+
+
+def test_training_noise_is_a_function_of_seed_and_step():
+    model = models.BetaVAE(**SMALL)
+    first = model.training_noise((3, 4)).numpy()
+    np.testing.assert_array_equal(first, model.training_noise((3, 4)).numpy())
+    assert not np.array_equal(first, model.training_noise((3, 4), purpose=1).numpy())
+    model.global_step.assign_add(1)
+    assert not np.array_equal(first, model.training_noise((3, 4)).numpy())
+
+
+def test_fit_advances_the_step_counter_once_per_iteration_and_logs_named_terms(binary_images):
+    model = models.AnnealedVAE(c_max=5.0, iteration_threshold=100, **SMALL)
+    model.compile()
+    history = model.fit(binary_images, batch_size=4, epochs=2, verbose=0)
+    assert int(model.global_step.numpy()) == 8
+    assert {"loss", "recon", "kl", "elbo", "capacity"} <= set(history.history)
+
+
+def test_compile_without_arguments_uses_the_methods_adam():
+    model = models.BetaVAE(**SMALL)
+    model.compile()
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-4)
+    assert optimizer.epsilon == 1e-8 and optimizer.beta_1 == 0.9 and optimizer.beta_2 == 0.999
+
+
+def test_uint8_images_are_scaled_by_1_over_255(binary_images):
+    model = models.BetaVAE(**SMALL)
+    as_uint8 = (binary_images * 255).astype(np.uint8)
+    np.testing.assert_allclose(model.representation(as_uint8), model.representation(binary_images))
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.fixture(scope="module")
+def small_model():
+    return models.BetaVAE(**SMALL)
+
+
+@pytest.mark.parametrize("images, message", [
+    (np.zeros((2, 32, 32, 1), np.float32), "shape"),
+    (np.zeros((2, 64, 64, 3), np.float32), "3 channel"),
+    (np.zeros((64, 64, 1), np.float32), "shape"),
+    (np.full((2, 64, 64, 1), 1.5, np.float32), r"\[0, 1\]"),
+    (np.full((2, 64, 64, 1), -0.1, np.float32), r"\[0, 1\]"),
+    (np.full((2, 64, 64, 1), np.nan, np.float32), "NaN"),
+    (np.zeros((2, 64, 64, 1), np.int32), "dtype"),
+])
+def test_bad_images_are_refused_with_a_clear_error(small_model, images, message):
+    with pytest.raises(ValueError, match=message):
+        small_model.encode(images)
+
+
+def test_bad_images_inside_fit_fail_with_the_same_message(small_model):
+    small_model.compile()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 1\]"):
+        small_model.fit(np.full((4, 64, 64, 1), 2.0, np.float32), batch_size=4, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"beta": -1.0}, "beta must be"),
+    ({"beta": float("nan")}, "beta must be"),
+    ({"latent_dim": -3}, "latent_dim must be"),
+    ({"latent_dim": 0}, "latent_dim must be"),
+    ({"latent_dim": 2.5}, "latent_dim must be"),
+    ({"network": "vgg"}, "Unknown network"),
+    ({"likelihood": "poisson"}, "Unknown likelihood"),
+])
+def test_bad_hyperparameters_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.BetaVAE(**kwargs)
+
+
+def test_bad_annealed_vae_hyperparameters_are_refused():
+    with pytest.raises(ValueError, match="gamma"):
+        models.AnnealedVAE(gamma=-1.0)
+    with pytest.raises(ValueError, match="iteration_threshold"):
+        models.AnnealedVAE(iteration_threshold=0)
+
+
+def test_unknown_model_name_is_refused():
+    with pytest.raises(ValueError, match="Unknown model 'gan'.*beta_vae"):
+        models.get("gan")
+
+
+def test_truncated_or_foreign_model_files_are_refused(small_model, tmp_path):
+    path = tmp_path / "model.keras"
+    small_model.save(path)
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated, corrupt, or not a Keras model"):
+        models.load(truncated)
+    foreign = tmp_path / "notes.keras"
+    foreign.write_text("not a model")
+    with pytest.raises(ValueError, match="not a .keras archive"):
+        models.load(foreign)
+    with pytest.raises(FileNotFoundError, match="No model file"):
+        models.load(tmp_path / "missing.keras")

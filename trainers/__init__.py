@@ -1,0 +1,1 @@
+"""Command-line programs of the zoo: train, export, benchmark, demo (`python -m trainers.<name>`)."""

@@ -1,0 +1,98 @@
+"""Keras callbacks used by `trainers.train`: checkpoint/resume, TensorBoard scalars and images,
+stopping at an exact step."""
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import visualize
+
+
+def atomic_save(model, path):
+    """model.save to a temporary file, then rename: a kill mid-write never leaves a broken file."""
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Every `every` training steps (by the model's saved global_step), write the whole training
+    state — weights, optimizer slots, step counter — to one `.keras` file, and the cumulative
+    training wall time beside it."""
+
+    def __init__(self, path, every, state_path, elapsed_before=0.0):
+        super().__init__()
+        self.path, self.every, self.state_path = Path(path), int(every), Path(state_path)
+        self.elapsed_before = elapsed_before
+        self.started = time.time()
+
+    def elapsed(self):
+        return self.elapsed_before + time.time() - self.started
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.global_step.numpy()) % self.every == 0:
+            self.save()
+
+    def save(self):
+        atomic_save(self.model, self.path)
+        state = {"global_step": int(self.model.global_step.numpy()),
+                 "train_wall_time_s": self.elapsed()}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_path)
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stop `fit` as soon as the model's global_step reaches `steps`."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = int(steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.global_step.numpy()) >= self.steps:
+            self.model.stop_training = True
+
+
+class TensorBoardLogger(keras.callbacks.Callback):
+    """Scalars (the running means of every logged loss term) every `scalar_every` steps, and
+    reconstructions and latent traversals of fixed images every `image_every` steps, all indexed
+    by the model's global_step so a resumed run continues the same curves."""
+
+    def __init__(self, logdir, images, scalar_every=100, image_every=1000, data_source=None):
+        super().__init__()
+        self.writer = tf.summary.create_file_writer(str(logdir))
+        self.images = np.asarray(images)
+        self.scalar_every, self.image_every = int(scalar_every), int(image_every)
+        self.data_source = data_source
+
+    def on_train_begin(self, logs=None):
+        if self.data_source:
+            with self.writer.as_default():
+                tf.summary.text("data_source", self.data_source,
+                                step=int(self.model.global_step.numpy()))
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.global_step.numpy())
+        with self.writer.as_default():
+            if step % self.scalar_every == 0:
+                for name, value in (logs or {}).items():
+                    tf.summary.scalar(f"train/{name}", float(value), step=step)
+            if step % self.image_every == 0:
+                self.write_images(step)
+
+    def write_images(self, step):
+        reconstructions = visualize.reconstruction_grid(self.model, self.images)
+        traversals, _ = visualize.traversal_grid(self.model, self.images[0])
+        with self.writer.as_default():
+            tf.summary.image("reconstructions", reconstructions[None], step=step)
+            tf.summary.image("traversals", traversals[None], step=step)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()

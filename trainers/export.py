@@ -1,0 +1,25 @@
+r"""Turn a `.keras` model into a SavedModel for TF Serving.
+
+    python -m trainers.export --model_path=runs/x/model.keras --output_dir=runs/x/saved_model
+
+Endpoints: encode, decode, reconstruct, representation and serving_default (= reconstruct);
+list them with `saved_model_cli show --dir <output_dir> --all`.
+"""
+from absl import app, flags
+
+from zoo import models
+from zoo.export import ENDPOINTS, export_saved_model
+
+flags.DEFINE_string("model_path", None, "The .keras file to export.", required=True)
+flags.DEFINE_string("output_dir", None, "Where to write the SavedModel.", required=True)
+
+
+def main(argv):
+    del argv
+    model = models.load(flags.FLAGS.model_path)
+    export_saved_model(model, flags.FLAGS.output_dir)
+    print(f"Wrote SavedModel {flags.FLAGS.output_dir} with endpoints {', '.join(ENDPOINTS)}.")
+
+
+if __name__ == "__main__":
+    app.run(main)

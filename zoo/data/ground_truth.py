@@ -1,0 +1,308 @@
+"""The ground-truth data interface shared by every data set, metric and trainer.
+
+A ground-truth data set is a finite grid of discrete factors of variation
+(``factor_sizes``) and a deterministic map from a factor combination to an
+image.  Factor values are always integer *indices* into each factor's grid,
+never the physical values (a scale of 0.7 is index 2 of dSprites' scale grid).
+
+Two ways to draw data:
+
+* numpy, for metrics: ``sample_factors(n, rng)`` / ``images_from_factors(f)``
+  / ``sample(n, rng)``, with ``rng`` an int seed, a ``np.random.Generator`` or
+  None (see :func:`as_rng`);
+* ``tf.data``, for training: ``stream(batch_size, seed, start_step)``, an
+  infinite data set of i.i.d. image batches in which batch ``k`` depends only
+  on ``(seed, start_step + k)``, so a run resumed at step ``t`` sees exactly
+  the batches an uninterrupted run sees from step ``t`` on.
+"""
+
+from __future__ import annotations
+
+import abc
+import numbers
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["GroundTruthData", "as_rng"]
+
+# The factor-sampling streams derive one stateless seed per factor column by
+# folding the column number into the (seed, step) pair.  Bump this (and say so
+# in the changelog) only if the stream's batches are meant to change.
+_STREAM_VERSION = 1
+# Pinned so the streams do not depend on the device ("auto_select" may pick a
+# different algorithm on other hardware).
+_RNG_ALG = "philox"
+
+
+def as_rng(rng=None) -> np.random.Generator:
+    """Normalise the ``rng`` argument every sampling function accepts.
+
+    * ``None`` -> a fresh, OS-seeded ``np.random.Generator`` (not repeatable);
+    * an ``int`` -> ``np.random.default_rng(seed)`` (repeatable);
+    * a ``np.random.Generator`` -> itself (its state advances);
+    * a legacy ``np.random.RandomState`` -> a Generator seeded from one draw of
+      it, so code written against disentanglement_lib-style metrics stays
+      repeatable.
+    """
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, np.random.RandomState):
+        return np.random.default_rng(int(rng.randint(0, 2**31 - 1)))
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"a random seed must be non-negative, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise TypeError(
+        "rng must be None, an int seed, a numpy Generator or RandomState; "
+        f"got {type(rng).__name__}"
+    )
+
+
+class GroundTruthData(abc.ABC):
+    """A data set whose images are a function of a grid of discrete factors.
+
+    Subclasses set the metadata in ``__init__`` (by calling this constructor)
+    and implement :meth:`_images_from_valid_factors` (numpy) and
+    :meth:`images_from_factors_tf` (TensorFlow, graph-compatible).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        factor_names: Sequence[str],
+        factor_sizes: Sequence[int],
+        observation_shape: Sequence[int],
+        data_source: str,
+    ):
+        factor_names = tuple(str(n) for n in factor_names)
+        factor_sizes = tuple(int(s) for s in factor_sizes)
+        if len(factor_names) != len(factor_sizes):
+            raise ValueError(
+                f"{len(factor_names)} factor names {factor_names} but "
+                f"{len(factor_sizes)} factor sizes {factor_sizes}"
+            )
+        if not factor_sizes or any(s < 1 for s in factor_sizes):
+            raise ValueError(f"factor sizes must be positive, got {factor_sizes}")
+        if len(set(factor_names)) != len(factor_names):
+            raise ValueError(f"factor names must be unique, got {factor_names}")
+        observation_shape = tuple(int(d) for d in observation_shape)
+        if len(observation_shape) != 3:
+            raise ValueError(
+                f"observation_shape must be (H, W, C), got {observation_shape}"
+            )
+        self._name = str(name)
+        self._factor_names = factor_names
+        self._factor_sizes = factor_sizes
+        self._observation_shape = observation_shape
+        self._data_source = str(data_source)
+        sizes = np.asarray(factor_sizes, dtype=np.int64)
+        # Mixed-radix bases, row-major (last factor varies fastest), exactly
+        # like the original dSprites file's ``latents_bases``.
+        self._bases = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]]).astype(
+            np.int64
+        )
+        self._num_combinations = int(np.prod(sizes))
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def factor_names(self) -> tuple[str, ...]:
+        return self._factor_names
+
+    @property
+    def factor_sizes(self) -> tuple[int, ...]:
+        return self._factor_sizes
+
+    @property
+    def num_factors(self) -> int:
+        return len(self._factor_sizes)
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return self._observation_shape  # type: ignore[return-value]
+
+    @property
+    def num_combinations(self) -> int:
+        return self._num_combinations
+
+    @property
+    def factor_bases(self) -> np.ndarray:
+        """Mixed-radix weights: ``index = factors @ factor_bases``."""
+        return self._bases.copy()
+
+    @property
+    def data_source(self) -> str:
+        """Where the images come from, in words (goes into logs and cards)."""
+        return self._data_source
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, "
+            f"factor_sizes={self.factor_sizes}, source={self.data_source!r})"
+        )
+
+    # ---------------------------------------------------------------- validation
+    def validate_factors(self, factors) -> np.ndarray:
+        """Return ``factors`` as an int64 ``[n, K]`` array or raise ``ValueError``.
+
+        Factors must be integers (an integer numpy dtype or Python ints; floats
+        are refused even when integral, since they usually mean physical values
+        were passed instead of indices), 2-D with one column per factor, and
+        every value inside its factor's range.
+        """
+        arr = np.asarray(factors)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(
+                f"factors must be integer indices, got dtype {arr.dtype} "
+                f"(factor order: {self.factor_names})"
+            )
+        if arr.ndim != 2 or arr.shape[1] != self.num_factors:
+            raise ValueError(
+                f"factors must have shape [n, {self.num_factors}] (one column per "
+                f"factor {self.factor_names}), got shape {arr.shape}"
+            )
+        arr = arr.astype(np.int64, copy=False)
+        for k, (fname, size) in enumerate(zip(self.factor_names, self.factor_sizes)):
+            column = arr[:, k]
+            bad = (column < 0) | (column >= size)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise ValueError(
+                    f"factor {fname!r} (column {k}) must be in [0, {size - 1}], "
+                    f"got {int(column[row])} in row {row}"
+                )
+        return arr
+
+    # ------------------------------------------------------------------- indices
+    def index_of(self, factors) -> np.ndarray:
+        """Mixed-radix index (int64 ``[n]``) of each factor combination."""
+        arr = self.validate_factors(factors)
+        return arr @ self._bases
+
+    def factors_of(self, index) -> np.ndarray:
+        """Inverse of :meth:`index_of`: int64 ``[n, K]`` factors of each index."""
+        idx = np.asarray(index)
+        if idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"indices must be integers, got dtype {idx.dtype}")
+        idx = np.atleast_1d(idx).astype(np.int64)
+        if idx.ndim != 1:
+            raise ValueError(f"indices must be 1-D, got shape {idx.shape}")
+        bad = (idx < 0) | (idx >= self.num_combinations)
+        if bad.any():
+            raise ValueError(
+                f"index must be in [0, {self.num_combinations - 1}], "
+                f"got {int(idx[bad][0])}"
+            )
+        sizes = np.asarray(self.factor_sizes, dtype=np.int64)
+        return (idx[:, None] // self._bases[None, :]) % sizes[None, :]
+
+    # ------------------------------------------------------------ numpy sampling
+    def sample_factors(self, n: int, rng=None) -> np.ndarray:
+        """``n`` factor combinations, i.i.d. uniform over the grid (int64 [n, K])."""
+        n = _check_count(n, "n")
+        gen = as_rng(rng)
+        return gen.integers(
+            0, np.asarray(self.factor_sizes), size=(n, self.num_factors), dtype=np.int64
+        )
+
+    def images_from_factors(self, factors, rng=None) -> np.ndarray:
+        """float32 images ``[n, H, W, C]`` in [0, 1] for the given factor indices.
+
+        ``rng`` is accepted for data sets with observation noise; the data sets
+        here are deterministic and ignore it.
+        """
+        arr = self.validate_factors(factors)
+        return self._images_from_valid_factors(arr, rng)
+
+    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(factors, images)`` for ``n`` i.i.d. uniform factor combinations."""
+        gen = as_rng(rng)
+        factors = self.sample_factors(n, gen)
+        return factors, self.images_from_factors(factors, gen)
+
+    @abc.abstractmethod
+    def _images_from_valid_factors(self, factors: np.ndarray, rng) -> np.ndarray:
+        """Images for already validated int64 factors."""
+
+    # ------------------------------------------------------------- TensorFlow
+    @abc.abstractmethod
+    def images_from_factors_tf(self, factors: tf.Tensor) -> tf.Tensor:
+        """Graph-compatible twin of :meth:`images_from_factors`.
+
+        Takes an integer tensor ``[n, K]`` and returns float32 ``[n, H, W, C]``.
+        """
+
+    def sample_factors_tf(self, n: int, seed) -> tf.Tensor:
+        """Stateless uniform factors (int64 ``[n, K]``) from a shape-[2] seed.
+
+        The same ``seed`` always gives the same factors (``tf.random.stateless_*``).
+        Each column gets its own seed, derived by folding its column number in.
+        """
+        seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+        columns = []
+        for k, size in enumerate(self.factor_sizes):
+            column_seed = tf.random.experimental.stateless_fold_in(
+                seed, k, alg=_RNG_ALG
+            )
+            columns.append(
+                tf.random.stateless_uniform(
+                    [n],
+                    seed=column_seed,
+                    minval=0,
+                    maxval=size,
+                    dtype=tf.int64,
+                    alg=_RNG_ALG,
+                )
+            )
+        return tf.stack(columns, axis=1)
+
+    def stream(self, batch_size: int, seed: int, start_step: int = 0) -> tf.data.Dataset:
+        """Infinite ``tf.data`` stream of float32 image batches ``[B, H, W, C]``.
+
+        Batch ``k`` of the stream is a pure function of ``(seed, start_step + k)``:
+        its factors are drawn with stateless random ops seeded by
+        ``(seed, step)``.  Restarting with ``start_step=t`` therefore replays
+        exactly what an uninterrupted stream yields from batch ``t`` on.
+        Batches are built in parallel, kept in order, and prefetched.
+        """
+        batch_size = _check_count(batch_size, "batch_size")
+        if batch_size == 0:
+            raise ValueError("batch_size must be positive")
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        start_step = _check_count(start_step, "start_step")
+        seed = int(seed)
+        shape = (batch_size,) + self.observation_shape
+
+        def make_batch(step):
+            pair = tf.stack([tf.constant(seed, tf.int64), step])
+            pair = tf.random.experimental.stateless_fold_in(
+                pair, _STREAM_VERSION, alg=_RNG_ALG
+            )
+            factors = self.sample_factors_tf(batch_size, pair)
+            images = self.images_from_factors_tf(factors)
+            return tf.ensure_shape(images, shape)
+
+        steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
+        dataset = steps.map(
+            make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+        options = tf.data.Options()
+        options.deterministic = True
+        return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_count(value, what: str) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{what} must be non-negative, got {value}")
+    return int(value)

@@ -1,0 +1,45 @@
+"""Models by name. Every model is a registered `keras.Model` subclass (see `zoo.models.base`)."""
+import zipfile
+from pathlib import Path
+
+import keras
+
+from zoo.models.base import VAE, check_images, default_optimizer
+from zoo.models.beta_vae import AnnealedVAE, BetaVAE
+
+MODELS = {
+    "vae": VAE,
+    "beta_vae": BetaVAE,
+    "annealed_vae": AnnealedVAE,
+}
+
+
+def get(name, **kwargs):
+    """Construct a model by registry name, e.g. `get("beta_vae", beta=4, latent_dim=10)`."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}; expected one of {sorted(MODELS)}.")
+    return MODELS[name](**kwargs)
+
+
+def load(path):
+    """`keras.models.load_model` with clear errors for a missing, truncated or foreign file
+    (Keras reports all of these as "File not found")."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No model file at {path}.")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a .keras archive: the file is truncated, corrupt, or not a "
+                         "Keras model.")
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        damaged = archive.testzip()
+    if damaged is not None:
+        raise ValueError(f"{path} is corrupt: member {damaged!r} fails its CRC check.")
+    missing = {"config.json", "model.weights.h5"} - names
+    if missing:
+        raise ValueError(f"{path} is a zip file but not a Keras model (missing {sorted(missing)}).")
+    return keras.models.load_model(path)
+
+
+__all__ = ["MODELS", "get", "load", "VAE", "BetaVAE", "AnnealedVAE", "check_images",
+           "default_optimizer"]

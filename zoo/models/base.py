@@ -1,0 +1,251 @@
+"""The shared VAE: encoder → diagonal-Gaussian posterior → decoder → likelihood, with a
+regulariser hook.
+
+A β-VAE-like model is one method on top of this class:
+
+    class MyVAE(VAE):
+        def regularizer(self, kl, kl_per_dim, mean, logvar, z):
+            return 3.0 * kl, {}
+
+loss = recon + regularizer(...) + Σ layer losses (weight decay), with recon = −log p(x|z) summed
+over pixels and KL summed over latent dimensions, both averaged over the batch, in nats (METHODS §0).
+`fit` logs loss, recon, kl, elbo and whatever the regulariser reports.
+
+Conventions every model keeps (DESIGN "The shape of a model"):
+- every sub-layer is created and built in `__init__`, so a model trained only through `train_step`
+  is still built when saved, and `keras.models.load_model` restores all of its weights;
+- schedules read `global_step`, a variable saved with the model, so save → load → fit continues
+  them; it advances once per training iteration;
+- training noise is a pure function of (seed, global_step, purpose): `training_noise` uses
+  stateless random ops, so a run resumed from a checkpoint makes exactly the draws an uninterrupted
+  run would make. (A `keras.random.SeedGenerator`'s state is not written by `model.save`, so it
+  cannot carry a resumed run; evaluation and `sample` still use one, where resuming is irrelevant.)
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import distributions, networks
+
+
+def default_optimizer(learning_rate=1e-4):
+    """Adam with METHODS §0 settings: ε = 1e-8 (Keras' default 1e-7 differs)."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999,
+                                 epsilon=1e-8)
+
+
+def check_images(x, image_shape):
+    """Validate a batch of images and return it as float32 in [0, 1].
+
+    uint8 is scaled by 1/255; other integer types, a wrong rank/shape/channel count, NaN/inf or
+    values outside [0, 1] are errors. Shapes are checked when the function is traced; values are
+    checked with a `ValueError` in eager mode and with graph assertions (InvalidArgumentError with
+    the same message) inside `tf.function`, e.g. under `fit`.
+    """
+    x = tf.convert_to_tensor(x)
+    expected = tuple(image_shape)
+    if x.shape.rank != 4 or tuple(x.shape[1:]) != expected:
+        if x.shape.rank == 4 and x.shape[1:3] == expected[:2] and x.shape[3] != expected[2]:
+            raise ValueError(f"Images have {x.shape[3]} channel(s), the model expects "
+                             f"{expected[2]} (image shape {expected}).")
+        raise ValueError(f"Expected images of shape (batch,) + {expected}, got {tuple(x.shape)}.")
+    if x.dtype == tf.uint8:
+        return tf.cast(x, tf.float32) / 255.0
+    if not x.dtype.is_floating:
+        raise ValueError(f"Images must be float in [0, 1] or uint8, got dtype {x.dtype.name}.")
+    x = tf.cast(x, tf.float32)
+    if tf.executing_eagerly():
+        values = x.numpy()
+        if not np.all(np.isfinite(values)):
+            raise ValueError("Images contain NaN or infinite values.")
+        if values.size and (values.min() < 0.0 or values.max() > 1.0):
+            raise ValueError(f"Images must lie in [0, 1] (uint8 is scaled by 1/255); got values in "
+                             f"[{values.min():.4g}, {values.max():.4g}].")
+        return x
+    checks = [
+        tf.debugging.assert_all_finite(x, "Images contain NaN or infinite values."),
+        tf.debugging.assert_greater_equal(x, 0.0, message="Images must lie in [0, 1]."),
+        tf.debugging.assert_less_equal(x, 1.0, message="Images must lie in [0, 1]."),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or int(value) != value or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def non_negative(name, value):
+    """A hyperparameter that must be a finite number ≥ 0 (β, γ, C_max, ...)."""
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class VAE(keras.Model):
+    """Plain VAE (β = 1) and the base of every VAE-family model.
+
+    Args:
+      latent_dim: number of continuous latent dimensions d.
+      input_shape: image shape (H, W, C); (64, 64, 1) for dSprites.
+      network: encoder/decoder pair from `zoo.networks.NETWORKS` ("conv64", "conv64_dlib").
+      likelihood: decoder head from `zoo.distributions.LIKELIHOODS` ("bernoulli", ...).
+      posterior: "exp_half_logvar" (default) or "softplus" standard deviation.
+      seed: seed of the model's random draws (reparameterisation noise, prior samples).
+    """
+
+    #: names of the extra terms the regulariser reports (logged by `fit`).
+    regularizer_terms = ()
+
+    def __init__(self, latent_dim=10, input_shape=(64, 64, 1), network="conv64",
+                 likelihood="bernoulli", posterior="exp_half_logvar", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.image_shape = tuple(int(s) for s in input_shape)
+        self.network, self.likelihood_name, self.posterior = network, likelihood, posterior
+        # A model always has a concrete seed, stored in its config, so a saved model resumes the
+        # same noise sequence.
+        self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        self.encoder = networks.build_encoder(network, self.image_shape)
+        self.posterior_head = distributions.GaussianPosteriorHead(
+            self.latent_dim, posterior, name="posterior_head")
+        self.decoder = networks.build_decoder(network, self.decoder_input_dim, self.image_shape)
+        self.likelihood = distributions.get_likelihood(likelihood)
+        self.global_step = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="global_step",
+            aggregation="only_first_replica")
+        self.eval_seed_generator = keras.random.SeedGenerator(self.seed, name="eval_seed")
+        self.trackers = [keras.metrics.Mean(name=name) for name in self.logged_terms]
+        self.build((None,) + self.image_shape)
+
+    # ---------------------------------------------------------------- construction and config
+    @property
+    def decoder_input_dim(self):
+        """Width of the decoder's input (models with a discrete code widen it)."""
+        return self.latent_dim
+
+    @property
+    def logged_terms(self):
+        return ("loss", "recon", "kl", "elbo") + tuple(self.regularizer_terms)
+
+    def build(self, input_shape=None):
+        # Sub-networks are Sequentials with an Input (built at creation); the rest is built here,
+        # idempotently, because load_model calls build() again from the saved build config.
+        if not self.posterior_head.built:
+            self.posterior_head.build(self.encoder.output_shape)
+        if not self.likelihood.built:
+            self.likelihood.build((None,) + self.image_shape)
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim,
+                "input_shape": list(self.image_shape), "network": self.network,
+                "likelihood": self.likelihood_name, "posterior": self.posterior,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def compile(self, optimizer=None, **kwargs):
+        """`compile()` with no optimizer uses Adam(1e-4, ε=1e-8), the METHODS default."""
+        super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
+
+    def compile_from_config(self, config):
+        # Keras skips this for models that override compile(); do it so load_model restores the
+        # optimizer with its state (slots and iteration count).
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    # ---------------------------------------------------------------- public API
+    def check_images(self, x):
+        return check_images(x, self.image_shape)
+
+    def encode(self, x, training=False):
+        """Posterior parameters {"mean", "logvar"} of q(z|x), each [B, d]."""
+        x = self.check_images(x)
+        mean, logvar = self.posterior_head(self.encoder(x, training=training))
+        return {"mean": mean, "logvar": logvar}
+
+    def decode(self, z, training=False):
+        """Likelihood parameters (logits for Bernoulli) [B, H, W, C] for codes z [B, d]."""
+        return self.decoder(z, training=training)
+
+    def decode_mean(self, z):
+        """Mean image E[x|z] (sigmoid of the logits for Bernoulli)."""
+        return self.likelihood.mean(self.decode(z))
+
+    def call(self, x, training=False):
+        """Reconstruction: the likelihood mean at z = posterior mean (deterministic)."""
+        return self.decode_mean(self.encode(x, training=training)["mean"])
+
+    def representation(self, x):
+        """The codes metrics use: the posterior mean μ(x), [B, d]."""
+        return self.encode(x)["mean"]
+
+    def sample(self, n):
+        """n images decoded from prior samples z ~ N(0, I)."""
+        z = keras.random.normal((int(n), self.latent_dim), seed=self.eval_seed_generator)
+        return self.decode_mean(z)
+
+    # ---------------------------------------------------------------- losses
+    def training_noise(self, shape, purpose=0, dtype=tf.float32):
+        """Standard-normal noise for the current training step: a pure function of
+        (seed, global_step, purpose). Use a distinct `purpose` for each independent draw."""
+        seed = tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64), self.global_step.value])
+        return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
+
+    def regularizer(self, kl, kl_per_dim, mean, logvar, z):
+        """The method-specific term added to recon; returns (penalty, {name: value}).
+
+        kl: batch mean of Σ_d KL (scalar); kl_per_dim: batch mean per dimension [d];
+        mean, logvar, z: [B, d]. The plain VAE returns kl.
+        """
+        return kl, {}
+
+    def compute_loss_terms(self, x, training):
+        """All named loss terms for one batch (training noise when training, else eval noise)."""
+        x = self.check_images(x)
+        posterior = self.encode(x, training=training)
+        mean, logvar = posterior["mean"], posterior["logvar"]
+        if training:
+            noise = self.training_noise(tf.shape(mean))
+        else:
+            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
+        z = distributions.reparameterized_sample(mean, logvar, noise)
+        recon = -tf.reduce_mean(self.likelihood.log_prob(x, self.decode(z, training=training)))
+        kl_per_dim = tf.reduce_mean(distributions.kl_to_standard_normal(mean, logvar), axis=0)
+        kl = tf.reduce_sum(kl_per_dim)
+        penalty, extra = self.regularizer(kl, kl_per_dim, mean, logvar, z)
+        loss = recon + penalty
+        if self.losses:
+            loss += tf.add_n(self.losses)
+        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl), **extra}
+
+    def _record(self, terms):
+        for tracker in self.trackers:
+            tracker.update_state(terms[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            terms = self.compute_loss_terms(x, training=True)
+        variables = self.trainable_variables
+        gradients = tape.gradient(terms["loss"], variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.global_step.assign_add(1)
+        return self._record(terms)
+
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._record(self.compute_loss_terms(x, training=False))

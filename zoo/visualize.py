@@ -1,0 +1,83 @@
+"""Pictures of a trained model: latent traversals, reconstructions, KL per dimension.
+
+Functions return float arrays in [0, 1] of shape [H, W, C] (so TensorBoard can take them as they
+are) and `save_png` writes them, with optional row labels, as an 8-bit PNG.
+"""
+import numpy as np
+import tensorflow as tf
+from PIL import Image, ImageDraw
+
+from zoo import distributions
+
+
+def kl_per_dimension(model, images):
+    """Mean KL(q(z_j|x) ‖ N(0,1)) of each latent dimension over `images`, shape [d]."""
+    posterior = model.encode(images)
+    kl = distributions.kl_to_standard_normal(posterior["mean"], posterior["logvar"])
+    return tf.reduce_mean(kl, axis=0).numpy()
+
+
+def _tile(rows, pad=1):
+    """rows: [R, N, H, W, C] → one image [R·(H+pad)+pad, N·(W+pad)+pad, C] on a grey grid."""
+    r, n, h, w, c = rows.shape
+    grid = np.full((r * (h + pad) + pad, n * (w + pad) + pad, c), 0.5, np.float32)
+    for i in range(r):
+        for j in range(n):
+            top, left = pad + i * (h + pad), pad + j * (w + pad)
+            grid[top:top + h, left:left + w] = rows[i, j]
+    return grid
+
+
+def traversal_grid(model, image, num_values=9, limit=2.0, dims=None):
+    """Latent traversals of one image: row k varies latent `dims[k]` over
+    linspace(−limit, limit, num_values) with the other latents at the posterior mean.
+
+    dims defaults to all latents sorted by decreasing KL on this image (informative first).
+    Returns (grid, dims).
+    """
+    image = np.asarray(image)[None]
+    posterior = model.encode(image)
+    mean = posterior["mean"].numpy()[0]
+    if dims is None:
+        kl = distributions.kl_to_standard_normal(posterior["mean"], posterior["logvar"])
+        dims = np.argsort(-kl.numpy()[0])
+    values = np.linspace(-limit, limit, num_values, dtype=np.float32)
+    codes = np.repeat(mean[None, None], len(dims), 0).repeat(num_values, 1)  # [R, N, d]
+    for row, dim in enumerate(dims):
+        codes[row, :, dim] = values
+    decoded = model.decode_mean(codes.reshape(-1, mean.shape[0])).numpy()
+    return _tile(decoded.reshape((len(dims), num_values) + decoded.shape[1:])), list(dims)
+
+
+def reconstruction_grid(model, images):
+    """Two rows: the images, and their reconstructions (likelihood mean at z = μ)."""
+    images = np.asarray(images, np.float32)
+    return _tile(np.stack([images, model(images).numpy()]))
+
+
+def save_png(grid, path, row_labels=None, scale=2):
+    """Write a [H, W, C] array in [0, 1] as a PNG, upscaled `scale`× with nearest neighbour,
+    with one text label per row drawn in a left margin."""
+    grid = np.clip(np.asarray(grid), 0.0, 1.0)
+    pixels = (grid * 255).round().astype(np.uint8)
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    image = image.convert("RGB").resize((image.width * scale, image.height * scale),
+                                        Image.NEAREST)
+    if row_labels:
+        margin = 8 * max(len(label) for label in row_labels) + 8
+        canvas = Image.new("RGB", (image.width + margin, image.height), "white")
+        canvas.paste(image, (margin, 0))
+        draw = ImageDraw.Draw(canvas)
+        row_height = image.height / len(row_labels)
+        for k, label in enumerate(row_labels):
+            draw.text((4, int((k + 0.5) * row_height) - 5), label, fill="black")
+        image = canvas
+    image.save(path)
+    return path
+
+
+def save_traversals(model, image, path, **kwargs):
+    """Traversal grid of one image as a PNG whose rows are labelled with latent index and KL."""
+    grid, dims = traversal_grid(model, image, **kwargs)
+    kl = kl_per_dimension(model, np.asarray(image)[None])
+    return save_png(grid, path, row_labels=[f"z{d} KL {kl[d]:.2f}" for d in dims])
