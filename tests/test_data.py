@@ -70,7 +70,9 @@ def test_images_are_binary_float32_in_unit_range(dsprites):
 def test_same_factors_always_give_the_same_image(dsprites):
     factors = dsprites.sample_factors(50, rng=1)
     in_a_batch = dsprites.images_from_factors(factors)
-    one_by_one = np.concatenate([dsprites.images_from_factors(f[None]) for f in factors])
+    one_by_one = np.concatenate(
+        [dsprites.images_from_factors(f[None]) for f in factors]
+    )
     shuffled = np.random.default_rng(2).permutation(len(factors))
     in_other_order = dsprites.images_from_factors(factors[shuffled])
     np.testing.assert_array_equal(in_a_batch, one_by_one)
@@ -137,7 +139,9 @@ def test_one_step_of_any_factor_changes_the_image(dsprites, factor):
     before = dsprites.images_from_factors(start).reshape(300, -1)
     after = dsprites.images_from_factors(stepped).reshape(300, -1)
     unchanged = np.flatnonzero(np.abs(after - before).sum(axis=1) == 0)
-    assert unchanged.size == 0, f"no change from {start[unchanged[0]]} to {stepped[unchanged[0]]}"
+    assert unchanged.size == 0, (
+        f"no change from {start[unchanged[0]]} to {stepped[unchanged[0]]}"
+    )
 
 
 def test_a_position_step_moves_the_sprite_by_one_pixel(dsprites):
@@ -206,7 +210,9 @@ def test_index_is_row_major_like_the_original_file(dsprites):
     assert dsprites.index_of([[0, 0, 0, 0, 1]])[0] == 1
     assert dsprites.index_of([[2, 5, 39, 31, 31]])[0] == 737_279
     factors = dsprites.sample_factors(1000, rng=6)
-    np.testing.assert_array_equal(dsprites.factors_of(dsprites.index_of(factors)), factors)
+    np.testing.assert_array_equal(
+        dsprites.factors_of(dsprites.index_of(factors)), factors
+    )
     with pytest.raises(ValueError, match="index"):
         dsprites.factors_of([737_280])
 
@@ -236,6 +242,16 @@ def test_a_resumed_stream_continues_where_the_first_left_off(dsprites):
     resumed = batches(dsprites.stream(16, seed=42, start_step=3), 3)
     for a, b in zip(uninterrupted[3:], resumed):
         np.testing.assert_array_equal(a, b)
+
+
+def test_stream_batches_are_the_numpy_images_of_their_factors(dsprites):
+    """Batch k is images_from_factors(stream_factors(B, seed, k)): the tf and
+    numpy paths agree pixel for pixel."""
+    streamed = batches(dsprites.stream(32, seed=9, start_step=5), 2)
+    for k, batch in zip((5, 6), streamed):
+        factors = dsprites.stream_factors(32, seed=9, step=k)
+        assert factors.dtype == np.int64 and factors.shape == (32, 5)
+        np.testing.assert_array_equal(batch, dsprites.images_from_factors(factors))
 
 
 def test_different_seeds_give_different_streams(dsprites):
@@ -322,11 +338,15 @@ def test_npz_loads_and_looks_up_the_right_images(reduced_npz, dsprites):
     assert real.factor_sizes == DSPRITES_FACTOR_SIZES
     assert real.observation_shape == (64, 64, 1)
     assert real.num_images == len(factors)
-    assert real.data_source == f"real dSprites from {DSPRITES_NPZ_NAME} (sha256 {digest})"
+    assert (
+        real.data_source == f"real dSprites from {DSPRITES_NPZ_NAME} (sha256 {digest})"
+    )
     order = np.random.default_rng(0).permutation(len(factors))
     looked_up = real.images_from_factors(factors[order])
     assert looked_up.dtype == np.float32 and set(np.unique(looked_up)) == {0.0, 1.0}
-    np.testing.assert_array_equal(looked_up, dsprites.images_from_factors(factors[order]))
+    np.testing.assert_array_equal(
+        looked_up, dsprites.images_from_factors(factors[order])
+    )
 
 
 def test_npz_default_path_comes_from_zoo_data_dir(reduced_npz, monkeypatch):
@@ -383,15 +403,19 @@ def tiny_array_data(max_value=255):
     factors = grid([0, 1], [0, 1, 2])
     images = np.repeat(np.arange(6, dtype=np.uint8)[:, None, None] * 40, 16, axis=1)
     images = images.reshape(6, 4, 4)
-    return ArrayGroundTruthData(
-        images,
+    return (
+        ArrayGroundTruthData(
+            images,
+            factors,
+            factor_sizes=(2, 3),
+            factor_names=("a", "b"),
+            name="tiny",
+            data_source="test array",
+            max_value=max_value,
+        ),
         factors,
-        factor_sizes=(2, 3),
-        factor_names=("a", "b"),
-        name="tiny",
-        data_source="test array",
-        max_value=max_value,
-    ), factors, images
+        images,
+    )
 
 
 def test_array_data_stream_gathers_stored_images_deterministically():
@@ -413,13 +437,21 @@ def test_array_data_refuses_duplicates_and_non_uint8():
     factors = np.array([[0, 1], [0, 1]])
     with pytest.raises(ValueError, match=r"\(a=0, b=1\) appears 2 times"):
         ArrayGroundTruthData(
-            np.zeros((2, 4, 4), np.uint8), factors,
-            factor_sizes=(2, 3), factor_names=("a", "b"), name="t", data_source="t",
+            np.zeros((2, 4, 4), np.uint8),
+            factors,
+            factor_sizes=(2, 3),
+            factor_names=("a", "b"),
+            name="t",
+            data_source="t",
         )
     with pytest.raises(ValueError, match="uint8"):
         ArrayGroundTruthData(
-            np.zeros((1, 4, 4), np.float32), factors[:1],
-            factor_sizes=(2, 3), factor_names=("a", "b"), name="t", data_source="t",
+            np.zeros((1, 4, 4), np.float32),
+            factors[:1],
+            factor_sizes=(2, 3),
+            factor_names=("a", "b"),
+            name="t",
+            data_source="t",
         )
 
 

@@ -10,6 +10,7 @@ is visible.
 import json
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import app, flags
@@ -61,6 +62,7 @@ def main(argv):
     FLAGS = flags.FLAGS
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(0)
     data = zoo.data.get("dsprites")
     model = models.get(FLAGS.model, seed=0)
     model.compile()

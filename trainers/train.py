@@ -115,9 +115,9 @@ def run(config):
     out = Path(config["output_dir"])
     out.mkdir(parents=True, exist_ok=True)
     data = zoo.data.get(config["dataset"], source=config["data_source"])
-    logging.info("Data: %s", data.data_source)
     print(f"Data: {data.data_source}", flush=True)
 
+    keras.utils.set_random_seed(config["seed"])  # also required by deterministic random ops
     checkpoint_path, state_path = out / "checkpoint.keras", out / "checkpoint_state.json"
     config_path = out / "config.json"
     if checkpoint_path.exists():
@@ -127,7 +127,6 @@ def run(config):
         elapsed_before = state.get("train_wall_time_s", 0.0)
         print(f"Resuming from {checkpoint_path} at step {int(model.global_step.numpy())}.")
     else:
-        keras.utils.set_random_seed(config["seed"])
         model = build_model(config)
         elapsed_before = 0.0
     config_path.write_text(json.dumps({**config, "data_source_description": data.data_source},
@@ -146,7 +145,7 @@ def run(config):
         model.fit(
             data.stream(config["batch_size"], seed=config["seed"], start_step=start),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
-            steps_per_epoch=every, verbose=config["verbose"],
+            steps_per_epoch=every, verbose=config["verbose"], shuffle=False,
             callbacks=[checkpoint, StopAtStep(steps), TensorBoardLogger(
                 out / "tensorboard", fixed_images, config["log_every"], config["image_every"],
                 data.data_source)])
@@ -192,6 +191,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel writing) hides ours
     config = default_config(**{name: FLAGS[name].value for name in (
         "model", "latent_dim", "network", "dataset", "data_source", "steps", "batch_size",
         "learning_rate", "seed", "checkpoint_every", "log_every", "image_every", "eval_batches",

@@ -32,7 +32,7 @@ import hashlib
 import math
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -40,13 +40,13 @@ import tensorflow as tf
 from zoo.data.ground_truth import GroundTruthData
 
 __all__ = [
-    "ArrayGroundTruthData",
     "DSPRITES_FACTOR_NAMES",
     "DSPRITES_FACTOR_SIZES",
     "DSPRITES_NPZ_MD5",
     "DSPRITES_NPZ_NAME",
     "DSPRITES_NPZ_SHA256",
     "DSPRITES_URL",
+    "ArrayGroundTruthData",
     "ProceduralDSprites",
     "load_dsprites_npz",
     "load_dsprites_tfds",
@@ -168,10 +168,13 @@ class ProceduralDSprites(GroundTruthData):
       corner), so at the extreme positions at least the outer two rows and
       columns of the canvas stay empty.
     * The orientation step (2*pi/39, 9.2 degrees) moves the square's corners
-      and the ellipse's tips by over a pixel even at scale 0.5; the test suite
-      checks that every step of every factor changes the image.  Square and
-      ellipse rotational symmetries do not fall on the 40-point grid, so
-      within one orientation sweep only the two endpoints coincide.
+      and the ellipse's tips by about a pixel or more even at scale 0.5, so
+      every step of every factor changes the image (at least 4 pixels for an
+      orientation step; the test suite checks all shapes, scales and
+      orientations).  Orientation 0 and 39 give the same image.  The square's
+      and ellipse's rotational symmetry makes some non-adjacent orientations
+      (about 90 or 180 degrees apart) give the same raster, as in the
+      original; the heart's 39 distinct orientations are all different.
 
     Rendering runs in TensorFlow (vectorised over the batch); the numpy path
     and the ``tf.data`` stream use the same ops and give identical images.
@@ -441,7 +444,9 @@ def load_dsprites_npz(
             f"orientation, posX, posY), got {classes.shape}"
         )
     if np.any(classes[:, 0] != 0):
-        raise ValueError(f"{path}: the colour column of latents_classes is not constant 0")
+        raise ValueError(
+            f"{path}: the colour column of latents_classes is not constant 0"
+        )
     return ArrayGroundTruthData(
         images.astype(np.uint8, copy=False),
         classes[:, 1:],
@@ -512,7 +517,9 @@ def load_dsprites_tfds(
         images = np.concatenate([images[:filled]] + overflow)
     elif filled < expected:
         images = images[:filled].copy()
-    classes = np.concatenate(label_chunks) if label_chunks else np.zeros((0, 5), np.int64)
+    classes = (
+        np.concatenate(label_chunks) if label_chunks else np.zeros((0, 5), np.int64)
+    )
     return ArrayGroundTruthData(
         images,
         classes,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 import numbers
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -264,30 +264,45 @@ class GroundTruthData(abc.ABC):
             )
         return tf.stack(columns, axis=1)
 
-    def stream(self, batch_size: int, seed: int, start_step: int = 0) -> tf.data.Dataset:
+    @staticmethod
+    def _stream_seed(seed, step) -> tf.Tensor:
+        pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
+        return tf.random.experimental.stateless_fold_in(
+            pair, _STREAM_VERSION, alg=_RNG_ALG
+        )
+
+    def stream_factors(self, batch_size: int, seed: int, step: int) -> np.ndarray:
+        """The factors (int64 ``[batch_size, K]``) behind batch ``step`` of a stream.
+
+        ``stream(batch_size, seed)``'s batch number ``step`` is exactly
+        ``images_from_factors(stream_factors(batch_size, seed, step))``.
+        """
+        batch_size = _check_count(batch_size, "batch_size")
+        _check_seed(seed)
+        step = _check_count(step, "step")
+        return self.sample_factors_tf(batch_size, self._stream_seed(seed, step)).numpy()
+
+    def stream(
+        self, batch_size: int, seed: int, start_step: int = 0
+    ) -> tf.data.Dataset:
         """Infinite ``tf.data`` stream of float32 image batches ``[B, H, W, C]``.
 
         Batch ``k`` of the stream is a pure function of ``(seed, start_step + k)``:
         its factors are drawn with stateless random ops seeded by
-        ``(seed, step)``.  Restarting with ``start_step=t`` therefore replays
-        exactly what an uninterrupted stream yields from batch ``t`` on.
-        Batches are built in parallel, kept in order, and prefetched.
+        ``(seed, step)`` (see :meth:`stream_factors`).  Restarting with
+        ``start_step=t`` therefore replays exactly what an uninterrupted stream
+        yields from batch ``t`` on.  Batches are built in parallel, kept in
+        order, and prefetched.
         """
         batch_size = _check_count(batch_size, "batch_size")
         if batch_size == 0:
             raise ValueError("batch_size must be positive")
-        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        seed = _check_seed(seed)
         start_step = _check_count(start_step, "start_step")
-        seed = int(seed)
         shape = (batch_size,) + self.observation_shape
 
         def make_batch(step):
-            pair = tf.stack([tf.constant(seed, tf.int64), step])
-            pair = tf.random.experimental.stateless_fold_in(
-                pair, _STREAM_VERSION, alg=_RNG_ALG
-            )
-            factors = self.sample_factors_tf(batch_size, pair)
+            factors = self.sample_factors_tf(batch_size, self._stream_seed(seed, step))
             images = self.images_from_factors_tf(factors)
             return tf.ensure_shape(images, shape)
 
@@ -298,6 +313,14 @@ class GroundTruthData(abc.ABC):
         options = tf.data.Options()
         options.deterministic = True
         return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _check_seed(seed) -> int:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not -(2**63) <= seed < 2**63:
+        raise ValueError(f"seed must fit in int64, got {seed}")
+    return int(seed)
 
 
 def _check_count(value, what: str) -> int:

@@ -1,0 +1,136 @@
+"""The training command: outputs, resume after a kill, refusing mismatched reruns, bad settings."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from trainers import train
+from zoo import models
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    """A 200-step β-VAE run on procedural dSprites, trained in-process."""
+    out = tmp_path_factory.mktemp("short_run")
+    config = train.default_config(model="beta_vae", model_args={"beta": 4.0}, steps=200,
+                                  checkpoint_every=100, image_every=100, eval_batches=4,
+                                  output_dir=str(out), verbose=0)
+    return out, train.run(config)
+
+
+def test_short_run_lowers_the_loss_clearly(short_run):
+    _, results = short_run
+    # At initialisation recon ≈ 4096·ln 2 ≈ 2839 nats; 200 steps take it well below half of that.
+    assert results["final_loss_terms"]["recon"] < 0.5 * 4096 * np.log(2)
+    assert results["steps"] == 200
+
+
+def test_short_run_writes_every_output_and_names_its_data_source(short_run):
+    out, results = short_run
+    for name in ("model.keras", "checkpoint.keras", "results.json", "config.json",
+                 "reconstructions.png", "traversals.png", "saved_model/saved_model.pb"):
+        assert (out / name).exists(), name
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "tensorboard").iterdir())
+    written = json.loads((out / "results.json").read_text())
+    assert "procedural" in written["data_source"]
+    assert written["seed"] == 0 and written["steps"] == 200
+    assert written["train_wall_time_s"] > 0
+    assert {"recon", "kl", "loss", "elbo"} <= set(written["final_loss_terms"])
+    assert written["model_config"]["beta"] == 4.0
+
+
+def test_rerunning_a_finished_run_does_not_train_further(short_run):
+    out, results = short_run
+    config = json.loads((out / "config.json").read_text())
+    config.pop("data_source_description")
+    again = train.run({**config, "verbose": 0})
+    assert again["steps"] == 200
+    assert again["final_loss_terms"] == results["final_loss_terms"]
+
+
+def test_a_rerun_with_different_settings_is_refused(short_run):
+    out, _ = short_run
+    config = train.default_config(model="beta_vae", model_args={"beta": 8.0}, steps=200,
+                                  output_dir=str(out), verbose=0)
+    with pytest.raises(ValueError, match="different settings.*model_args"):
+        train.run(config)
+
+
+def test_export_command_writes_the_serving_endpoints(short_run, tmp_path):
+    out, _ = short_run
+    target = tmp_path / "exported"
+    subprocess.run([sys.executable, "-m", "trainers.export", f"--model_path={out / 'model.keras'}",
+                    f"--output_dir={target}"], check=True, cwd=REPO, capture_output=True)
+    shown = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
+         str(target), "--all"], capture_output=True, text=True, check=True).stdout
+    for endpoint in ("encode", "decode", "reconstruct", "serving_default"):
+        assert f"signature_def['{endpoint}']" in shown
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model": "gan"}, "Unknown model 'gan'"),
+    ({"dataset": "mnist3d"}, "mnist3d"),
+    ({"data_source": "web"}, "web"),
+    ({"model_args": {"beta": -2.0}}, "beta must be"),
+    ({"model_args": {"bta": 2.0}}, "bta"),
+    ({"steps": 0}, "steps must be"),
+])
+def test_bad_settings_are_refused(overrides, message, tmp_path):
+    config = train.default_config(output_dir=str(tmp_path / "run"), verbose=0, **overrides)
+    with pytest.raises(ValueError, match=message):
+        train.run(config)
+
+
+def test_model_args_parse_as_json_values():
+    assert train.parse_model_args(["beta=4", "name=x", "flag=true"]) == {
+        "beta": 4, "name": "x", "flag": True}
+    with pytest.raises(ValueError, match="key=value"):
+        train.parse_model_args(["beta"])
+
+
+def _train_command(out, steps=90, every=30):
+    return [sys.executable, "-m", "trainers.train", "--model=beta_vae", "--model_arg=beta=4",
+            f"--steps={steps}", f"--checkpoint_every={every}", "--log_every=10",
+            "--image_every=1000", "--eval_batches=1", "--noexport", f"--output_dir={out}"]
+
+
+def _weights(path):
+    return [v.numpy() for v in models.load(path).weights]
+
+
+def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    subprocess.run(_train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)
+
+    process = subprocess.Popen(_train_command(interrupted), cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    state = interrupted / "checkpoint_state.json"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = json.loads(state.read_text())["global_step"]
+    assert 0 < killed_at < 90 and not (interrupted / "results.json").exists()
+
+    rerun = subprocess.run(_train_command(interrupted), check=True, cwd=REPO,
+                           capture_output=True, text=True)
+    assert f"Resuming from" in rerun.stdout
+    for a, b in zip(_weights(uninterrupted / "model.keras"), _weights(interrupted / "model.keras")):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((interrupted / "results.json").read_text())["steps"] == 90
+
+
+def test_loaded_checkpoint_continues_the_step_counter(short_run):
+    out, _ = short_run
+    model = keras.models.load_model(out / "checkpoint.keras")
+    assert int(model.global_step.numpy()) == 200
