@@ -142,8 +142,9 @@ def run(config):
     if start < steps:
         # One Keras "epoch" is one checkpoint interval, so the progress bar shows the interval
         # and initial_epoch lines up with the resumed step.
+        images_per_step = config["batch_size"] * model.batches_per_step
         model.fit(
-            data.stream(config["batch_size"], seed=config["seed"], start_step=start),
+            data.stream(images_per_step, seed=config["seed"], start_step=start),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
             steps_per_epoch=every, verbose=config["verbose"], shuffle=False,
             callbacks=[checkpoint, StopAtStep(steps), TensorBoardLogger(

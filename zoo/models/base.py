@@ -100,6 +100,9 @@ class VAE(keras.Model):
 
     #: names of the extra terms the regulariser reports (logged by `fit`).
     regularizer_terms = ()
+    #: batches of the data stream one training iteration consumes (FactorVAE's second batch: 2);
+    #: `trainers.train` streams batch_size × this many images and `train_step` splits them.
+    batches_per_step = 1
 
     def __init__(self, latent_dim=10, input_shape=(64, 64, 1), network="conv64",
                  likelihood="bernoulli", posterior="exp_half_logvar", seed=None, **kwargs):
