@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import app, flags, logging
 
 import zoo.data
 from trainers import train
@@ -22,6 +22,7 @@ flags.DEFINE_string("demo_dir", "runs/demo", "Output directory.")
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    logging.set_verbosity(logging.WARNING)
     config = train.default_config(model="beta_vae", model_args={"beta": 4.0},
                                   steps=FLAGS.demo_steps, output_dir=FLAGS.demo_dir,
                                   checkpoint_every=500, image_every=500)
