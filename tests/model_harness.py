@@ -28,6 +28,18 @@ def check_api_shapes(model, images):
     assert model.sample(3).shape == (3,) + images.shape[1:]
 
 
+def decoder_codes(model, posterior):
+    """The decoder's input for the posterior means: z, or concat(z, discrete one-hot) for models
+    whose decoder also reads a discrete code (decoder_input_dim > latent_dim; their `encode`
+    returns it as "discrete"). A model whose decoder reads more than that (InfoGAN's generator
+    also takes noise) says how to build it with a `decoder_codes(posterior)` method."""
+    if hasattr(model, "decoder_codes"):
+        return model.decoder_codes(posterior)
+    if model.decoder_input_dim == model.latent_dim:
+        return posterior["mean"]
+    return tf.concat([posterior["mean"], posterior["discrete"]], axis=-1)
+
+
 def check_config_round_trip(model):
     clone = type(model).from_config(model.get_config())
     assert clone.get_config() == model.get_config()
@@ -36,6 +48,23 @@ def check_config_round_trip(model):
 def train_briefly(model, images, epochs=1):
     model.compile()
     return model.fit(images, batch_size=8, epochs=epochs, verbose=0)
+
+
+def optimizers_of(model):
+    """{attribute name: optimizer} of every optimizer attribute of the model (`optimizer`, and e.g.
+    `discriminator_optimizer` for a two-optimiser model), found the way Keras' saving finds them."""
+    found = {}
+    for name in sorted(dir(model)):
+        if name.startswith("__"):
+            continue
+        try:
+            value = getattr(model, name)
+        except Exception:  # properties that need state the model does not have
+            continue
+        if isinstance(value, keras.optimizers.Optimizer) and all(
+                value is not other for other in found.values()):
+            found[name] = value
+    return found
 
 
 def check_save_load_and_fine_tune(model, images, tmp_path):
@@ -49,12 +78,22 @@ def check_save_load_and_fine_tune(model, images, tmp_path):
     np.testing.assert_array_equal(loaded(images).numpy(), model(images).numpy())
     np.testing.assert_array_equal(loaded.representation(images).numpy(),
                                   model.representation(images).numpy())
+    loaded_posterior, posterior = loaded.encode(images), model.encode(images)
+    assert set(loaded_posterior) == set(posterior)
+    for key in posterior:  # including a discrete code, where the model has one
+        np.testing.assert_array_equal(loaded_posterior[key].numpy(), posterior[key].numpy(), key)
     assert int(loaded.global_step.numpy()) == int(model.global_step.numpy()) > 0
-    original_slots = [v.numpy() for v in model.optimizer.variables]
-    loaded_slots = [v.numpy() for v in loaded.optimizer.variables]
-    assert len(loaded_slots) == len(original_slots) > 1
-    for a, b in zip(original_slots, loaded_slots):
-        np.testing.assert_array_equal(a, b)
+    # Every optimizer the model holds (a second one, e.g. FactorVAE's discriminator optimizer,
+    # included) comes back with its slots and iteration count.
+    original_optimizers, loaded_optimizers = optimizers_of(model), optimizers_of(loaded)
+    assert list(original_optimizers) == list(loaded_optimizers)
+    for name, optimizer in original_optimizers.items():
+        original_slots = [v.numpy() for v in optimizer.variables]
+        loaded_slots = [v.numpy() for v in loaded_optimizers[name].variables]
+        assert len(loaded_slots) == len(original_slots) > 1, name
+        assert int(loaded_optimizers[name].iterations.numpy()) > 0, name
+        for a, b in zip(original_slots, loaded_slots):
+            np.testing.assert_array_equal(a, b, err_msg=name)
     # Fine-tuning: one more epoch on both gives the same weights only if the optimizer state,
     # the step counter (schedules, noise) and the weights were all restored.
     model.fit(images, batch_size=8, epochs=1, verbose=0, shuffle=False)
@@ -71,13 +110,16 @@ def check_saved_model(model, images, tmp_path):
     served = tf.saved_model.load(str(directory))
     x = tf.constant(images)
     posterior = model.encode(images)
-    np.testing.assert_allclose(served.encode(x)["mean"].numpy(), posterior["mean"].numpy(),
-                               rtol=1e-5, atol=1e-6)
+    served_posterior = served.encode(x)
+    assert set(served_posterior) == set(posterior)
+    for key in posterior:  # including a discrete code, where the model has one
+        np.testing.assert_allclose(served_posterior[key].numpy(), posterior[key].numpy(),
+                                   rtol=1e-5, atol=1e-6, err_msg=key)
     np.testing.assert_allclose(served.reconstruct(x)["reconstruction"].numpy(),
                                model(images).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(served.representation(x)["representation"].numpy(),
                                model.representation(images).numpy(), rtol=1e-5, atol=1e-6)
-    z = posterior["mean"]
+    z = decoder_codes(model, posterior)
     np.testing.assert_allclose(served.decode(z)["params"].numpy(), model.decode(z).numpy(),
                                rtol=1e-5, atol=1e-5)
     shown = subprocess.run(

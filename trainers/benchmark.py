@@ -5,7 +5,11 @@ r"""Training speed of the standard conv β-VAE (batch 64) on this machine.
 Prints steps/s with the procedural dSprites stream and with in-memory arrays, measured in
 alternating rounds within one run (this CPU is noisy: compare ratios, not separate runs), and the
 machine's measured float32 matmul GFLOP/s with the model's FLOPs per step, so the fraction of peak
-is visible.
+is visible. Another model against a baseline, in one run, as a ratio of step times:
+
+    python -m trainers.benchmark --model=cascade_vae --start_step=80000 --baseline=beta_vae
+
+(--start_step=80000 puts CascadeVAE in its discrete stage; the solvers' own time is printed too.)
 """
 import json
 import time
@@ -24,6 +28,13 @@ flags.DEFINE_integer("steps", 200, "Timed steps per round.")
 flags.DEFINE_integer("rounds", 3, "Alternating rounds per input pipeline.")
 flags.DEFINE_bool("deterministic", True, "Deterministic ops, as trainers.train uses by default.")
 flags.DEFINE_string("output", None, "Also write the figures to this JSON file.")
+flags.DEFINE_multi_string("model_arg", [], "Hyperparameter of --model as key=value (JSON value), "
+                          "e.g. solver=linear_sum_assignment; repeat for several.")
+flags.DEFINE_integer("start_step", 0, "Set the model's global_step to this before timing, so "
+                     "schedules are in the stage to time (CascadeVAE's discrete stage: 80000).")
+flags.DEFINE_string("baseline", None, "Also time this model (default hyperparameters) in the same "
+                    "run, alternating with --model on the in-memory arrays, and report the ratio "
+                    "of step times (this CPU is noisy: only ratios within one run compare).")
 
 
 def matmul_gflops(n=2048, repeats=20):
@@ -64,33 +75,75 @@ def main(argv):
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
     data = zoo.data.get("dsprites")
-    model = models.get(FLAGS.model, seed=0)
+    model_args = {}
+    for pair in FLAGS.model_arg:
+        key, _, value = pair.partition("=")
+        try:
+            model_args[key] = json.loads(value)
+        except json.JSONDecodeError:
+            model_args[key] = value
+    model = models.get(FLAGS.model, seed=0, **model_args)
     model.compile()
+    model.global_step.assign(FLAGS.start_step)
+    baseline = models.get(FLAGS.baseline, seed=0) if FLAGS.baseline else None
+    if baseline is not None:
+        baseline.compile()
     images = data.sample(4096, np.random.default_rng(0))[1]
-    in_memory = iter(tf.data.Dataset.from_tensor_slices(images).repeat()
-                     .batch(FLAGS.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-    stream = iter(data.stream(FLAGS.batch_size, seed=0))
+
+    def in_memory_batches(a_model):
+        # A model that consumes several batches per step (FactorVAE's second batch:
+        # batches_per_step = 2) gets batch_size × batches_per_step images, as in trainers.train.
+        return iter(tf.data.Dataset.from_tensor_slices(images).repeat()
+                    .batch(FLAGS.batch_size * a_model.batches_per_step, drop_remainder=True)
+                    .prefetch(tf.data.AUTOTUNE))
+
+    in_memory = in_memory_batches(model)
+    stream = iter(data.stream(FLAGS.batch_size * model.batches_per_step, seed=0))
+    baseline_in_memory = in_memory_batches(baseline) if baseline is not None else None
     rates = {"in_memory": [], "procedural_stream": []}
+    if baseline is not None:
+        rates["baseline_in_memory"] = []
     for _ in range(FLAGS.rounds):
         rates["in_memory"].append(time_steps(model, in_memory, FLAGS.steps))
         rates["procedural_stream"].append(time_steps(model, stream, FLAGS.steps))
+        if baseline is not None:
+            rates["baseline_in_memory"].append(
+                time_steps(baseline, baseline_in_memory, FLAGS.steps))
     medians = {k: float(np.median(v)) for k, v in rates.items()}
     peak = matmul_gflops()
-    flops = flops_per_step(model, FLAGS.batch_size)
+    flops = flops_per_step(model, FLAGS.batch_size * model.batches_per_step)
     result = {
         "model": FLAGS.model, "batch_size": FLAGS.batch_size,
+        "batches_per_step": model.batches_per_step,
         "steps_per_s": medians, "rounds": rates,
         "stream_cost_vs_in_memory": 1 - medians["procedural_stream"] / medians["in_memory"],
         "matmul_gflops": peak, "gflop_per_step": flops / 1e9,
         "fraction_of_matmul_peak": medians["in_memory"] * flops / 1e9 / peak,
+        "model_args": model_args, "start_step": FLAGS.start_step,
     }
-    print(f"{FLAGS.model}, batch {FLAGS.batch_size}, median of {FLAGS.rounds} alternating rounds "
-          f"of {FLAGS.steps} steps:")
+    if baseline is not None:
+        result["baseline"] = FLAGS.baseline
+        result["step_time_ratio_vs_baseline"] = (medians["baseline_in_memory"]
+                                                 / medians["in_memory"])
+    if hasattr(model, "lambda_prime"):  # models with an assignment step: the solvers alone
+        from zoo import assignment
+        result["solver_ms_per_batch"] = assignment.time_solvers(
+            FLAGS.batch_size, model.num_categories, model.lambda_prime)
+    per_step = (f" × {model.batches_per_step} batches per step" if model.batches_per_step > 1
+                else "")
+    print(f"{FLAGS.model}, batch {FLAGS.batch_size}{per_step}, median of {FLAGS.rounds} "
+          f"alternating rounds of {FLAGS.steps} steps:")
     print(f"  in-memory arrays      {medians['in_memory']:6.1f} steps/s")
     print(f"  procedural stream     {medians['procedural_stream']:6.1f} steps/s "
           f"(stream costs {100 * result['stream_cost_vs_in_memory']:.1f}%)")
     print(f"  float32 matmul peak   {peak:6.0f} GFLOP/s; a step is {flops / 1e9:.2f} GFLOP → "
           f"{100 * result['fraction_of_matmul_peak']:.0f}% of peak")
+    if baseline is not None:
+        print(f"  {FLAGS.baseline} (in-memory) {medians['baseline_in_memory']:6.1f} steps/s → a "
+              f"{FLAGS.model} step (from step {FLAGS.start_step}) costs "
+              f"{result['step_time_ratio_vs_baseline']:.2f}× a {FLAGS.baseline} step")
+    for solver, ms in result.get("solver_ms_per_batch", {}).items():
+        print(f"  solver {solver:22s} {ms:6.2f} ms per batch of {FLAGS.batch_size}")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(result, f, indent=2)

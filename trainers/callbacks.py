@@ -96,3 +96,48 @@ class TensorBoardLogger(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.writer.flush()
+
+
+class MetricsCallback(keras.callbacks.Callback):
+    """Every `every` training steps, score the model with a set of `zoo.metrics` and write the
+    values as TensorBoard scalars `metrics/<metric>/<value>` (and one JSON line per evaluation to
+    `history_path`, when given), indexed by the model's global_step.
+
+    Each evaluation builds a fresh representation cache (the weights have changed) and uses the same
+    `seed`, so successive evaluations score the same points. `params` are per-metric keyword
+    parameters and `common` parameters for every metric that takes them (`zoo.metrics.evaluate`);
+    smaller sample sizes (e.g. common={"num_train": 1000}) keep periodic evaluations cheap.
+    """
+
+    def __init__(self, data, metrics, every, writer=None, logdir=None, seed=0, params=None,
+                 common=None, history_path=None):
+        super().__init__()
+        if writer is None and logdir is None:
+            raise ValueError("MetricsCallback needs a summary writer or a logdir")
+        self.data, self.metrics, self.every = data, metrics, int(every)
+        self.writer = writer if writer is not None else tf.summary.create_file_writer(str(logdir))
+        self.seed, self.params, self.common = int(seed), dict(params or {}), dict(common or {})
+        self.history_path = Path(history_path) if history_path else None
+        self.last_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.global_step.numpy())
+        if step % self.every == 0 and step != self.last_step:
+            self.evaluate(step)
+
+    def evaluate(self, step):
+        from zoo import metrics as zoo_metrics  # scikit-learn is only needed when evaluating
+
+        result = zoo_metrics.evaluate(self.data, self.model, self.metrics, self.seed,
+                                      common=self.common, **self.params)
+        values = zoo_metrics.flatten(result)
+        with self.writer.as_default():
+            for name, value in values.items():
+                tf.summary.scalar(f"metrics/{name}", value, step=step)
+        self.writer.flush()
+        if self.history_path is not None:
+            with open(self.history_path, "a") as history:
+                history.write(json.dumps({"step": step, "values": values,
+                                          "wall_time_s": result["wall_time_s"]}) + "\n")
+        self.last_step = step
+        return result

@@ -7,6 +7,12 @@ Writes into --output_dir: `checkpoint.keras` every --checkpoint_every steps (rer
 command resumes from it and ends with the same weights as an uninterrupted run), TensorBoard logs
 (`tensorboard --logdir <output_dir>/tensorboard`), and at the end `model.keras`, `saved_model/`
 (TF Serving), `results.json` and PNGs of reconstructions and latent traversals.
+
+Metrics (`zoo.metrics`, METHODS §12): --eval_metrics=all (or a comma-separated list) scores the
+final model into results.json; --eval_every=K also scores it every K steps (--eval_every_metrics,
+default the same set) as TensorBoard scalars `metrics/<metric>/<value>` and lines of
+`metrics_history.jsonl`. --eval_metric_arg=[metric.]name=value sets metric parameters for both, e.g.
+--eval_metric_arg=num_train=1000 for cheaper periodic evaluations.
 """
 import json
 import math
@@ -22,7 +28,8 @@ from absl import app, flags, logging
 import zoo
 import zoo.data
 from zoo import export, models, visualize
-from trainers.callbacks import Checkpoint, StopAtStep, TensorBoardLogger, atomic_save
+from trainers.callbacks import (Checkpoint, MetricsCallback, StopAtStep, TensorBoardLogger,
+                                atomic_save)
 
 flags.DEFINE_string("model", "beta_vae", f"Model name: one of {sorted(models.MODELS)}.")
 flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e.g. beta=4 "
@@ -44,6 +51,13 @@ flags.DEFINE_integer("image_every", 5000, "Steps between TensorBoard image summa
 flags.DEFINE_integer("eval_batches", 16, "Held-out batches for the final loss terms.")
 flags.DEFINE_bool("deterministic", True, "Deterministic TF ops (exact resume, repeatable runs).")
 flags.DEFINE_bool("export", True, "Write a SavedModel at the end.")
+flags.DEFINE_string("eval_metrics", "", "Metrics scored at the end into results.json: 'all' or a "
+                    "comma-separated list of zoo.metrics names ('' = none).")
+flags.DEFINE_integer("eval_every", 0, "Steps between periodic metric evaluations (0 = none).")
+flags.DEFINE_string("eval_every_metrics", "", "Metrics of the periodic evaluations (default: "
+                    "--eval_metrics).")
+flags.DEFINE_multi_string("eval_metric_arg", [], "Metric parameter as [metric.]name=value, e.g. "
+                          "num_train=1000 (repeat the flag for several).")
 
 # Settings that define a run: a rerun into the same output_dir must repeat them (steps may grow).
 RUN_KEYS = ("model", "model_args", "latent_dim", "network", "dataset", "data_source",
@@ -69,8 +83,9 @@ def default_config(**overrides):
     config = {name: flags.FLAGS[name].default for name in (
         "model", "latent_dim", "network", "dataset", "data_source", "steps", "batch_size",
         "learning_rate", "seed", "checkpoint_every", "log_every", "image_every", "eval_batches",
-        "deterministic", "export")}
-    config.update(model_args={}, output_dir=None, verbose=1 if sys.stdout.isatty() else 2)
+        "deterministic", "export", "eval_metrics", "eval_every", "eval_every_metrics")}
+    config.update(model_args={}, output_dir=None, verbose=1 if sys.stdout.isatty() else 2,
+                  eval_metric_args=[])
     unknown = set(overrides) - set(config)
     if unknown:
         raise ValueError(f"Unknown training settings {sorted(unknown)}.")
@@ -87,7 +102,14 @@ def build_model(config):
                            **config["model_args"])
     except TypeError as error:
         raise ValueError(f"Bad --model_arg for {config['model']!r}: {error}") from None
-    model.compile(optimizer=models.default_optimizer(config["learning_rate"]))
+    if getattr(model, "owns_optimizer_settings", False):
+        # A model with its own optimiser settings, set by model arguments (InfoGAN's two Adams).
+        if config["learning_rate"] != flags.FLAGS["learning_rate"].default:
+            raise ValueError(f"{config['model']!r} sets its learning rates through model "
+                             "arguments (see its docstring), not --learning_rate.")
+        model.compile()
+    else:
+        model.compile(optimizer=models.default_optimizer(config["learning_rate"]))
     return model
 
 
@@ -110,6 +132,7 @@ def run(config):
     for key in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every"):
         if int(config[key]) < 1:
             raise ValueError(f"{key} must be ≥ 1, got {config[key]!r}.")
+    evaluation = _metric_settings(config)
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     out = Path(config["output_dir"])
@@ -139,22 +162,47 @@ def run(config):
     start, steps, every = int(model.global_step.numpy()), int(config["steps"]), \
         int(config["checkpoint_every"])
     checkpoint = Checkpoint(checkpoint_path, every, state_path, elapsed_before)
+    tensorboard = TensorBoardLogger(out / "tensorboard", fixed_images, config["log_every"],
+                                    config["image_every"], data.data_source)
+    periodic = [MetricsCallback(data, evaluation["periodic"], evaluation["every"],
+                                writer=tensorboard.writer, seed=config["seed"],
+                                params=evaluation["params"], common=evaluation["common"],
+                                history_path=out / "metrics_history.jsonl")
+                ] if evaluation["every"] else []
     if start < steps:
         # One Keras "epoch" is one checkpoint interval, so the progress bar shows the interval
         # and initial_epoch lines up with the resumed step.
-        images_per_step = config["batch_size"] * model.batches_per_step
+        # The model chooses its stream (the i.i.d. stream by default; DC-IGN's single-factor
+        # batches); batch k is a function of (seed, start + k), so a resumed run sees the same data.
         model.fit(
-            data.stream(images_per_step, seed=config["seed"], start_step=start),
+            model.training_stream(data, config["batch_size"], seed=config["seed"],
+                                  start_step=start),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
             steps_per_epoch=every, verbose=config["verbose"], shuffle=False,
-            callbacks=[checkpoint, StopAtStep(steps), TensorBoardLogger(
-                out / "tensorboard", fixed_images, config["log_every"], config["image_every"],
-                data.data_source)])
+            callbacks=[checkpoint, StopAtStep(steps), tensorboard] + periodic)
         checkpoint.save()
-    return finish(model, data, config, out, checkpoint.elapsed())
+    return finish(model, data, config, out, checkpoint.elapsed(), evaluation)
 
 
-def finish(model, data, config, out, wall_time):
+def _metric_settings(config):
+    """The metric names and parameters of --eval_metrics/--eval_every, checked before training."""
+    from zoo import metrics as zoo_metrics
+
+    every = int(config.get("eval_every") or 0)
+    if every < 0:
+        raise ValueError(f"eval_every must be ≥ 0, got {every!r}.")
+    final = zoo_metrics.resolve_metric_names(config.get("eval_metrics") or "")
+    periodic = zoo_metrics.resolve_metric_names(
+        config.get("eval_every_metrics") or config.get("eval_metrics") or "")
+    if every and not periodic:
+        raise ValueError("eval_every is set but no metrics are: give --eval_every_metrics or "
+                         "--eval_metrics.")
+    params, common = zoo_metrics.parse_metric_args(config.get("eval_metric_args") or [])
+    return {"final": final, "periodic": periodic, "every": every, "params": params,
+            "common": common}
+
+
+def finish(model, data, config, out, wall_time, evaluation=None):
     """Final artifacts: model.keras, SavedModel, PNGs, held-out loss terms and results.json."""
     atomic_save(model, out / "model.keras")
     if config["export"]:
@@ -182,6 +230,17 @@ def finish(model, data, config, out, wall_time):
                       **{k: Path(v).name for k, v in pictures.items()}},
         "versions": _versions(),
     }
+    if evaluation and evaluation["final"]:
+        import sklearn
+
+        from zoo import metrics as zoo_metrics
+
+        scored = zoo_metrics.evaluate(data, model, evaluation["final"], config["seed"],
+                                      common=evaluation["common"], **evaluation["params"])
+        results["metrics"] = scored["metrics"]
+        results["metrics_skipped"] = scored["skipped"]
+        results["metrics_wall_time_s"] = scored["wall_time_s"]
+        results["versions"]["scikit-learn"] = sklearn.__version__
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"Wrote {out / 'results.json'}; pictures: "
           f"{', '.join(str(p) for p in pictures.values())}")
@@ -196,8 +255,10 @@ def main(argv):
     config = default_config(**{name: FLAGS[name].value for name in (
         "model", "latent_dim", "network", "dataset", "data_source", "steps", "batch_size",
         "learning_rate", "seed", "checkpoint_every", "log_every", "image_every", "eval_batches",
-        "deterministic", "export", "output_dir")})
+        "deterministic", "export", "output_dir", "eval_metrics", "eval_every",
+        "eval_every_metrics")})
     config["model_args"] = parse_model_args(FLAGS.model_arg)
+    config["eval_metric_args"] = list(FLAGS.eval_metric_arg)
     started = time.time()
     results = run(config)
     print(json.dumps(results["final_loss_terms"], indent=2))

@@ -51,13 +51,34 @@ def _lookup(name, image_shape):
     return encoder, decoder
 
 
-def build_encoder(name, image_shape):
-    """Images [B, H, W, C] → features [B, F]."""
+def regularize_kernels(layers, regularizer):
+    """Attach `regularizer` (e.g. `keras.regularizers.L2`) to the kernel of every layer inside
+    `layers` (layers or models, searched recursively) that has one: conv, transposed conv and dense
+    kernels, not biases. Their penalties then appear in `model.losses`, which the VAE base adds to
+    the loss. Works for any network of NETWORKS, so a builder needs no per-layer argument."""
+    for layer in layers:
+        for sub in layer._flatten_layers(include_self=True):
+            kernel = getattr(sub, "kernel", None)
+            if kernel is not None and kernel.trainable:
+                kernel.regularizer = regularizer
+    return layers
+
+
+def build_encoder(name, image_shape, kernel_regularizer=None):
+    """Images [B, H, W, C] → features [B, F]; `kernel_regularizer` (optional) goes on every
+    conv/dense kernel (weight decay, e.g. CascadeVAE's)."""
     encoder, _ = _lookup(name, image_shape)
-    return keras.Sequential(encoder(tuple(image_shape)), name="encoder")
+    model = keras.Sequential(encoder(tuple(image_shape)), name="encoder")
+    if kernel_regularizer is not None:
+        regularize_kernels([model], kernel_regularizer)
+    return model
 
 
-def build_decoder(name, code_dim, image_shape):
-    """Codes [B, code_dim] → likelihood parameters [B, H, W, C]."""
+def build_decoder(name, code_dim, image_shape, kernel_regularizer=None):
+    """Codes [B, code_dim] → likelihood parameters [B, H, W, C]; `kernel_regularizer` as for
+    `build_encoder`."""
     _, decoder = _lookup(name, image_shape)
-    return keras.Sequential(decoder(int(code_dim), tuple(image_shape)), name="decoder")
+    model = keras.Sequential(decoder(int(code_dim), tuple(image_shape)), name="decoder")
+    if kernel_regularizer is not None:
+        regularize_kernels([model], kernel_regularizer)
+    return model

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["GroundTruthData", "as_rng"]
+__all__ = ["GroundTruthData", "ObservationData", "as_rng"]
 
 # The factor-sampling streams derive one stateless seed per factor column by
 # folding the column number into the (seed, step) pair.  Bump this (and say so
@@ -34,6 +34,9 @@ _STREAM_VERSION = 1
 # Pinned so the streams do not depend on the device ("auto_select" may pick a
 # different algorithm on other hardware).
 _RNG_ALG = "philox"
+# Folded into a stream step's seed to seed its observation noise (factor
+# columns fold in 0, 1, ..., K-1, so this stays clear of them).
+_NOISE_FOLD = 2**31 - 1
 
 
 def as_rng(rng=None) -> np.random.Generator:
@@ -62,13 +65,71 @@ def as_rng(rng=None) -> np.random.Generator:
     )
 
 
-class GroundTruthData(abc.ABC):
+class ObservationData(abc.ABC):
+    """What every data set offers, with or without factors of variation.
+
+    A name, the shape of one observation, where the data comes from (in words,
+    for logs and model cards), i.i.d. observations as numpy
+    (:meth:`sample_observations`) and an infinite ``tf.data`` stream of
+    observation batches in which batch ``k`` is a pure function of
+    ``(seed, start_step + k)`` (:meth:`stream`).  ``has_factors`` tells the two
+    kinds apart: :class:`GroundTruthData` (factors; ``sample`` returns
+    ``(factors, images)``) and :class:`zoo.data.images.ImageData` (no factors;
+    ``sample`` returns images only).  Code that only needs observations (a
+    trainer's fixed images, say) should call :meth:`sample_observations`,
+    which both kinds implement.
+
+    Observations are usually images ``(H, W, C)``, but any non-empty shape is
+    allowed (the pinwheel data set's observations are 2-D points, shape ``(2,)``).
+    """
+
+    has_factors: bool = False
+
+    def __init__(self, *, name: str, observation_shape: Sequence[int], data_source: str):
+        observation_shape = tuple(int(d) for d in observation_shape)
+        if not observation_shape or any(d < 1 for d in observation_shape):
+            raise ValueError(
+                "observation_shape must be a non-empty tuple of positive sizes, "
+                f"e.g. (H, W, C), got {observation_shape}"
+            )
+        self._name = str(name)
+        self._observation_shape = observation_shape
+        self._data_source = str(data_source)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def observation_shape(self) -> tuple[int, ...]:
+        return self._observation_shape
+
+    @property
+    def data_source(self) -> str:
+        """Where the observations come from, in words (goes into logs and cards)."""
+        return self._data_source
+
+    @abc.abstractmethod
+    def sample_observations(self, n: int, rng=None) -> np.ndarray:
+        """``n`` i.i.d. observations, float32 ``[n, *observation_shape]``."""
+
+    @abc.abstractmethod
+    def stream(self, batch_size: int, seed: int, start_step: int = 0) -> tf.data.Dataset:
+        """Infinite ``tf.data`` stream of float32 observation batches."""
+
+
+class GroundTruthData(ObservationData):
     """A data set whose images are a function of a grid of discrete factors.
 
     Subclasses set the metadata in ``__init__`` (by calling this constructor)
     and implement :meth:`_images_from_valid_factors` (numpy) and
-    :meth:`images_from_factors_tf` (TensorFlow, graph-compatible).
+    :meth:`images_from_factors_tf` (TensorFlow, graph-compatible).  Data sets
+    with observation noise (e.g. noisy dSprites) draw it from the ``rng``
+    argument in numpy and override :meth:`images_from_factors_seeded_tf` so the
+    stream's noise comes from stateless ops seeded by ``(seed, step)``.
     """
+
+    has_factors = True
 
     def __init__(
         self,
@@ -90,16 +151,11 @@ class GroundTruthData(abc.ABC):
             raise ValueError(f"factor sizes must be positive, got {factor_sizes}")
         if len(set(factor_names)) != len(factor_names):
             raise ValueError(f"factor names must be unique, got {factor_names}")
-        observation_shape = tuple(int(d) for d in observation_shape)
-        if len(observation_shape) != 3:
-            raise ValueError(
-                f"observation_shape must be (H, W, C), got {observation_shape}"
-            )
-        self._name = str(name)
+        super().__init__(
+            name=name, observation_shape=observation_shape, data_source=data_source
+        )
         self._factor_names = factor_names
         self._factor_sizes = factor_sizes
-        self._observation_shape = observation_shape
-        self._data_source = str(data_source)
         sizes = np.asarray(factor_sizes, dtype=np.int64)
         # Mixed-radix bases, row-major (last factor varies fastest), exactly
         # like the original dSprites file's ``latents_bases``.
@@ -109,10 +165,6 @@ class GroundTruthData(abc.ABC):
         self._num_combinations = int(np.prod(sizes))
 
     # ------------------------------------------------------------------ metadata
-    @property
-    def name(self) -> str:
-        return self._name
-
     @property
     def factor_names(self) -> tuple[str, ...]:
         return self._factor_names
@@ -126,10 +178,6 @@ class GroundTruthData(abc.ABC):
         return len(self._factor_sizes)
 
     @property
-    def observation_shape(self) -> tuple[int, int, int]:
-        return self._observation_shape  # type: ignore[return-value]
-
-    @property
     def num_combinations(self) -> int:
         return self._num_combinations
 
@@ -137,11 +185,6 @@ class GroundTruthData(abc.ABC):
     def factor_bases(self) -> np.ndarray:
         """Mixed-radix weights: ``index = factors @ factor_bases``."""
         return self._bases.copy()
-
-    @property
-    def data_source(self) -> str:
-        """Where the images come from, in words (goes into logs and cards)."""
-        return self._data_source
 
     def __repr__(self) -> str:
         return (
@@ -228,6 +271,10 @@ class GroundTruthData(abc.ABC):
         factors = self.sample_factors(n, gen)
         return factors, self.images_from_factors(factors, gen)
 
+    def sample_observations(self, n: int, rng=None) -> np.ndarray:
+        """The images of :meth:`sample` without the factors."""
+        return self.sample(n, rng)[1]
+
     @abc.abstractmethod
     def _images_from_valid_factors(self, factors: np.ndarray, rng) -> np.ndarray:
         """Images for already validated int64 factors."""
@@ -239,6 +286,18 @@ class GroundTruthData(abc.ABC):
 
         Takes an integer tensor ``[n, K]`` and returns float32 ``[n, H, W, C]``.
         """
+
+    def images_from_factors_seeded_tf(self, factors: tf.Tensor, seed) -> tf.Tensor:
+        """:meth:`images_from_factors_tf` with its observation noise seeded.
+
+        ``seed`` is a shape-[2] integer tensor; a data set with observation
+        noise draws it with stateless random ops from that seed, so the same
+        ``(factors, seed)`` always gives the same images.  The stream calls this
+        with a seed derived from ``(seed, step)``.  Deterministic data sets
+        ignore ``seed`` (this default).
+        """
+        del seed
+        return self.images_from_factors_tf(factors)
 
     def sample_factors_tf(self, n: int, seed) -> tf.Tensor:
         """Stateless uniform factors (int64 ``[n, K]``) from a shape-[2] seed.
@@ -275,7 +334,8 @@ class GroundTruthData(abc.ABC):
         """The factors (int64 ``[batch_size, K]``) behind batch ``step`` of a stream.
 
         ``stream(batch_size, seed)``'s batch number ``step`` is exactly
-        ``images_from_factors(stream_factors(batch_size, seed, step))``.
+        ``images_from_factors(stream_factors(batch_size, seed, step))`` for a
+        deterministic data set (one without observation noise).
         """
         batch_size = _check_count(batch_size, "batch_size")
         _check_seed(seed)
@@ -288,8 +348,9 @@ class GroundTruthData(abc.ABC):
         """Infinite ``tf.data`` stream of float32 image batches ``[B, H, W, C]``.
 
         Batch ``k`` of the stream is a pure function of ``(seed, start_step + k)``:
-        its factors are drawn with stateless random ops seeded by
-        ``(seed, step)`` (see :meth:`stream_factors`).  Restarting with
+        its factors (and observation noise, if any; see
+        :meth:`images_from_factors_seeded_tf`) are drawn with stateless random
+        ops seeded by ``(seed, step)`` (see :meth:`stream_factors`).  Restarting with
         ``start_step=t`` therefore replays exactly what an uninterrupted stream
         yields from batch ``t`` on.  Batches are built in parallel, kept in
         order, and prefetched.
@@ -302,8 +363,12 @@ class GroundTruthData(abc.ABC):
         shape = (batch_size,) + self.observation_shape
 
         def make_batch(step):
-            factors = self.sample_factors_tf(batch_size, self._stream_seed(seed, step))
-            images = self.images_from_factors_tf(factors)
+            step_seed = self._stream_seed(seed, step)
+            factors = self.sample_factors_tf(batch_size, step_seed)
+            noise_seed = tf.random.experimental.stateless_fold_in(
+                step_seed, _NOISE_FOLD, alg=_RNG_ALG
+            )
+            images = self.images_from_factors_seeded_tf(factors, noise_seed)
             return tf.ensure_shape(images, shape)
 
         steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)

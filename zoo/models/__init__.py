@@ -6,11 +6,29 @@ import keras
 
 from zoo.models.base import VAE, check_images, default_optimizer
 from zoo.models.beta_vae import AnnealedVAE, BetaVAE
+from zoo.models.dip_vae import DIPVAEI, DIPVAEII
+from zoo.models.factor_vae import FactorVAE
+from zoo.models.tc_vae import BetaTCVAE
+from zoo.models.cascade_vae import CascadeVAE, CascadeVAEC
+from zoo.models.joint_vae import JointVAE
+from zoo.models.infogan import InfoGAN
+from zoo.models.decomposition_vae import DecompositionVAE
+from zoo.models.dc_ign import DCIGN
 
 MODELS = {
     "vae": VAE,
     "beta_vae": BetaVAE,
     "annealed_vae": AnnealedVAE,
+    "cascade_vae": CascadeVAE,
+    "cascade_vae_c": CascadeVAEC,
+    "joint_vae": JointVAE,
+    "factor_vae": FactorVAE,
+    "beta_tcvae": BetaTCVAE,
+    "dip_vae_i": DIPVAEI,
+    "dip_vae_ii": DIPVAEII,
+    "infogan": InfoGAN,
+    "decomposition_vae": DecompositionVAE,
+    "dc_ign": DCIGN,
 }
 
 
@@ -41,5 +59,6 @@ def load(path):
     return keras.models.load_model(path)
 
 
-__all__ = ["MODELS", "get", "load", "VAE", "BetaVAE", "AnnealedVAE", "check_images",
-           "default_optimizer"]
+__all__ = ["MODELS", "get", "load", "VAE", "BetaVAE", "AnnealedVAE", "CascadeVAE", "CascadeVAEC",
+           "JointVAE", "check_images", "default_optimizer", "FactorVAE", "BetaTCVAE", "DIPVAEI",
+           "DIPVAEII", "InfoGAN", "DecompositionVAE", "DCIGN"]

@@ -35,38 +35,47 @@ def default_optimizer(learning_rate=1e-4):
 
 
 def check_images(x, image_shape):
-    """Validate a batch of images and return it as float32 in [0, 1].
+    """Validate a batch of observations and return it as float32.
 
-    uint8 is scaled by 1/255; other integer types, a wrong rank/shape/channel count, NaN/inf or
-    values outside [0, 1] are errors. Shapes are checked when the function is traced; values are
-    checked with a `ValueError` in eager mode and with graph assertions (InvalidArgumentError with
-    the same message) inside `tf.function`, e.g. under `fit`.
+    Images (observation shape (H, W, C)) must lie in [0, 1]: uint8 is scaled by 1/255; other
+    integer types, a wrong rank/shape/channel count, NaN/inf or values outside [0, 1] are errors.
+    Vector observations (observation shape (D,), e.g. the pinwheel data) must be float, of shape
+    [B, D] and finite; their values are not range-checked (they are not pixels). Shapes are checked
+    when the function is traced; values are checked with a `ValueError` in eager mode and with graph
+    assertions (InvalidArgumentError with the same message) inside `tf.function`, e.g. under `fit`.
     """
     x = tf.convert_to_tensor(x)
     expected = tuple(image_shape)
-    if x.shape.rank != 4 or tuple(x.shape[1:]) != expected:
-        if x.shape.rank == 4 and x.shape[1:3] == expected[:2] and x.shape[3] != expected[2]:
+    is_image = len(expected) == 3
+    if x.shape.rank != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        if is_image and x.shape.rank == 4 and x.shape[1:3] == expected[:2] \
+                and x.shape[3] != expected[2]:
             raise ValueError(f"Images have {x.shape[3]} channel(s), the model expects "
                              f"{expected[2]} (image shape {expected}).")
-        raise ValueError(f"Expected images of shape (batch,) + {expected}, got {tuple(x.shape)}.")
-    if x.dtype == tf.uint8:
+        kind = "images" if is_image else "observations"
+        raise ValueError(f"Expected {kind} of shape (batch,) + {expected}, got {tuple(x.shape)}.")
+    if is_image and x.dtype == tf.uint8:
         return tf.cast(x, tf.float32) / 255.0
     if not x.dtype.is_floating:
-        raise ValueError(f"Images must be float in [0, 1] or uint8, got dtype {x.dtype.name}.")
+        if is_image:
+            raise ValueError(f"Images must be float in [0, 1] or uint8, got dtype {x.dtype.name}.")
+        raise ValueError(f"Observations must be float, got dtype {x.dtype.name}.")
     x = tf.cast(x, tf.float32)
+    what = "Images" if is_image else "Observations"
     if tf.executing_eagerly():
         values = x.numpy()
         if not np.all(np.isfinite(values)):
-            raise ValueError("Images contain NaN or infinite values.")
-        if values.size and (values.min() < 0.0 or values.max() > 1.0):
+            raise ValueError(f"{what} contain NaN or infinite values.")
+        if is_image and values.size and (values.min() < 0.0 or values.max() > 1.0):
             raise ValueError(f"Images must lie in [0, 1] (uint8 is scaled by 1/255); got values in "
                              f"[{values.min():.4g}, {values.max():.4g}].")
         return x
-    checks = [
-        tf.debugging.assert_all_finite(x, "Images contain NaN or infinite values."),
-        tf.debugging.assert_greater_equal(x, 0.0, message="Images must lie in [0, 1]."),
-        tf.debugging.assert_less_equal(x, 1.0, message="Images must lie in [0, 1]."),
-    ]
+    checks = [tf.debugging.assert_all_finite(x, f"{what} contain NaN or infinite values.")]
+    if is_image:
+        checks += [
+            tf.debugging.assert_greater_equal(x, 0.0, message="Images must lie in [0, 1]."),
+            tf.debugging.assert_less_equal(x, 1.0, message="Images must lie in [0, 1]."),
+        ]
     with tf.control_dependencies(checks):
         return tf.identity(x)
 
@@ -117,7 +126,9 @@ class VAE(keras.Model):
         self.posterior_head = distributions.GaussianPosteriorHead(
             self.latent_dim, posterior, name="posterior_head")
         self.decoder = networks.build_decoder(network, self.decoder_input_dim, self.image_shape)
-        self.likelihood = distributions.get_likelihood(likelihood)
+        # The likelihood's event is the whole observation: 3 axes for images, 1 for vectors.
+        self.likelihood = distributions.get_likelihood(likelihood,
+                                                       event_ndims=len(self.image_shape))
         self.global_step = self.add_weight(
             shape=(), dtype="int64", initializer="zeros", trainable=False, name="global_step",
             aggregation="only_first_replica")
@@ -199,6 +210,14 @@ class VAE(keras.Model):
         """n images decoded from prior samples z ~ N(0, I)."""
         z = keras.random.normal((int(n), self.latent_dim), seed=self.eval_seed_generator)
         return self.decode_mean(z)
+
+    def training_stream(self, data, batch_size, seed, start_step=0):
+        """The `tf.data` stream `trainers.train` feeds to `fit`: batch k is a pure function of
+        (seed, start_step + k). By default the data set's i.i.d. stream of
+        batch_size × `batches_per_step` observations per step; models that train from structured
+        batches (DC-IGN's single-factor batches) override this."""
+        return data.stream(int(batch_size) * self.batches_per_step, seed=seed,
+                           start_step=start_step)
 
     # ---------------------------------------------------------------- losses
     def training_noise(self, shape, purpose=0, dtype=tf.float32):

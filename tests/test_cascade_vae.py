@@ -1,0 +1,194 @@
+"""CascadeVAE and CascadeVAE-C: the cascade schedule, the alternating step, the discrete code,
+weight decay, and resuming mid-schedule. (The shared harness in test_models.py covers saving,
+fine-tuning and serving.)"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import assignment, distributions, models
+from zoo.models.cascade_vae import cascade_schedule
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL = {"latent_dim": 4, "seed": 3}
+
+# METHODS §8 (m = 6, r = 20k, discrete from stage 4): t → (relieved dims, discrete stage active).
+DEFAULT_TABLE = [
+    (0, 1, False), (19_999, 1, False), (20_000, 2, False), (39_999, 2, False),
+    (40_000, 3, False), (59_999, 3, False), (60_000, 4, False), (79_999, 4, False),
+    (80_000, 4, True), (99_999, 4, True), (100_000, 5, True), (119_999, 5, True),
+    (120_000, 6, True), (140_000, 6, True), (299_999, 6, True),
+]
+
+
+@pytest.mark.parametrize("t, relieved, discrete", DEFAULT_TABLE)
+def test_default_schedule_matches_the_methods_table(t, relieved, discrete):
+    assert cascade_schedule(t) == (relieved, discrete)
+    tensor_relieved, tensor_discrete = cascade_schedule(tf.constant(t, tf.int64))
+    assert (int(tensor_relieved), bool(tensor_discrete)) == (relieved, discrete)
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return models.CascadeVAE(seed=0)  # m = 6, S = 3, r = 20k, discrete stage 4
+
+
+def test_the_model_reads_the_schedule_from_its_saved_step(default_model):
+    assert default_model.latent_dim == 6 and default_model.num_categories == 3
+    for t, relieved, discrete in DEFAULT_TABLE:
+        default_model.global_step.assign(t)
+        got_relieved, got_discrete = default_model.schedule()
+        assert (int(got_relieved), bool(got_discrete)) == (relieved, discrete), t
+        expected = [1.0] * relieved + [10.0] * (6 - relieved)  # β_l = 1, β_h = 10
+        np.testing.assert_array_equal(default_model.kl_weights().numpy(), expected)
+    default_model.global_step.assign(0)
+
+
+def test_cascade_vae_c_relieves_one_more_dimension_per_stage_and_has_no_discrete_code():
+    for t, relieved in [(0, 1), (19_999, 1), (20_000, 2), (80_000, 5), (180_000, 10),
+                        (300_000, 10)]:
+        assert cascade_schedule(t, 10, 20_000, None) == (relieved, False)
+    model = models.CascadeVAEC(seed=0)
+    assert model.latent_dim == 10 and model.decoder_input_dim == 10
+    assert "num_categories" not in model.get_config()
+    model.global_step.assign(80_000)
+    assert int(model.schedule()[0]) == 5 and not bool(model.schedule()[1])
+
+
+def test_compressed_schedule():
+    # r = 1000, discrete from stage 4: d starts at 4000, all six relieved from 6000.
+    assert [cascade_schedule(t, 6, 1000, 4) for t in (0, 3999, 4000, 4999, 5000, 6000)] == [
+        (1, False), (4, False), (4, True), (4, True), (5, True), (6, True)]
+
+
+def _model(**kwargs):
+    return models.CascadeVAE(**{**SMALL, "stage_steps": 10, "discrete_stage": 1, **kwargs})
+
+
+def test_unary_costs_come_from_one_batched_pass_equal_to_separate_decodes(binary_images):
+    model = _model()
+    z = model.encode(binary_images)["mean"]
+    unary = model.unary_costs(binary_images, z).numpy()
+    assert unary.shape == (16, 3)
+    for k in range(3):
+        code = tf.one_hot(tf.fill([16], k), 3)
+        params = model.decoder(tf.concat([z, code], axis=-1))
+        np.testing.assert_allclose(unary[:, k], -model.likelihood.log_prob(binary_images, params),
+                                   rtol=1e-5)
+
+
+def _expected_terms(model, images, training_code):
+    """Loss terms recomputed by hand from the same ε: d given by `training_code(unary)`."""
+    mean, logvar = model.posterior_head(model.encoder(images))
+    z = distributions.reparameterized_sample(mean, logvar, model.training_noise(tf.shape(mean)))
+    d = training_code(model.unary_costs(images, z).numpy())
+    params = model.decoder(tf.concat([z, d], axis=-1))
+    recon = -float(tf.reduce_mean(model.likelihood.log_prob(images, params)))
+    kl_per_dim = tf.reduce_mean(distributions.kl_to_standard_normal(mean, logvar), axis=0)
+    weighted = float(tf.reduce_sum(model.kl_weights() * kl_per_dim))
+    decay = float(tf.add_n(model.losses))
+    return recon, weighted, decay
+
+
+@pytest.mark.parametrize("solver", ["min_cost_flow", "linear_sum_assignment"])
+def test_discrete_step_decodes_with_the_optimal_assignment_on_the_same_noise(binary_images,
+                                                                            solver):
+    model = _model(solver=solver, lambda_prime=5.0)
+    model.global_step.assign(10)  # stage 1: discrete
+    terms = {k: float(v) for k, v in model.compute_loss_terms(binary_images, True).items()}
+    recon, weighted, decay = _expected_terms(
+        model, binary_images, lambda u: assignment.solve_assignment(u, 5.0, solver)[0])
+    assert terms["discrete_active"] == 1.0
+    assert terms["recon"] == pytest.approx(recon, rel=1e-5)
+    assert terms["weighted_kl"] == pytest.approx(weighted, rel=1e-5)
+    assert terms["loss"] == pytest.approx(recon + weighted + decay, rel=1e-5)
+
+
+def test_before_the_discrete_stage_the_decoder_reads_d_equal_zero(binary_images):
+    model = _model()
+    terms = {k: float(v) for k, v in model.compute_loss_terms(binary_images, True).items()}
+    recon, weighted, _ = _expected_terms(model, binary_images, lambda u: np.zeros_like(u))
+    assert terms["discrete_active"] == 0.0 and terms["relieved_dims"] == 1.0
+    assert terms["recon"] == pytest.approx(recon, rel=1e-5)
+    assert terms["weighted_kl"] == pytest.approx(weighted, rel=1e-5)
+
+
+def test_the_evaluation_code_is_the_argmin_unary_at_the_posterior_mean(binary_images):
+    model = _model()
+    posterior = model.encode(binary_images)
+    # Before the discrete stage: category 0 and d = 0 (the decoder has only seen d = 0).
+    assert np.all(posterior["category"].numpy() == 0) and np.all(posterior["discrete"] == 0)
+    model.global_step.assign(10)
+    posterior = model.encode(binary_images)
+    expected = model.unary_costs(binary_images, posterior["mean"]).numpy().argmin(axis=1)
+    np.testing.assert_array_equal(posterior["category"].numpy()[:, 0], expected)
+    np.testing.assert_array_equal(posterior["discrete"].numpy(), np.eye(3)[expected])
+    representation = model.representation(binary_images).numpy()
+    assert representation.shape == (16, 5)
+    np.testing.assert_array_equal(representation[:, -1], expected)
+    np.testing.assert_array_equal(representation[:, :4], posterior["mean"].numpy())
+
+
+def test_weight_decay_covers_every_conv_and_dense_kernel():
+    model = _model(weight_decay=4e-5)
+    kernels = [v for v in model.trainable_weights if v.path.endswith("kernel")]
+    assert len(kernels) == 12 and len(model.losses) == 12  # 5 encoder + 1 head + 6 decoder
+    expected = 4e-5 * 0.5 * sum(float(tf.reduce_sum(k ** 2)) for k in kernels)
+    assert float(tf.add_n(model.losses)) == pytest.approx(expected, rel=1e-5)
+    assert not _model(weight_decay=0.0).losses
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"num_categories": 1}, "num_categories"),
+    ({"stage_steps": 0}, "stage_steps"),
+    ({"discrete_stage": -1}, "discrete_stage"),
+    ({"lambda_prime": -1.0}, "lambda_prime"),
+    ({"beta_high": -1.0}, "beta_high"),
+    ({"solver": "greedy"}, "Unknown assignment solver"),
+])
+def test_bad_hyperparameters_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.CascadeVAE(**kwargs)
+
+
+# ---------------------------------------------------------------------------- resume
+def _train_command(out):
+    # r = 10, discrete from step 10: the kill comes after the checkpoint at step 20, i.e. in the
+    # discrete stage, with a dimension still to be relieved at step 30.
+    return [sys.executable, "-m", "trainers.train", "--model=cascade_vae", "--latent_dim=4",
+            "--model_arg=stage_steps=10", "--model_arg=discrete_stage=1", "--steps=40",
+            "--checkpoint_every=20", "--log_every=10", "--image_every=1000", "--eval_batches=1",
+            "--noexport", f"--output_dir={out}"]
+
+
+def test_a_run_killed_mid_schedule_resumes_to_the_same_weights(tmp_path):
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    subprocess.run(_train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)
+
+    process = subprocess.Popen(_train_command(interrupted), cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    state = interrupted / "checkpoint_state.json"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = json.loads(state.read_text())["global_step"]
+    assert killed_at == 20 and not (interrupted / "results.json").exists()
+
+    rerun = subprocess.run(_train_command(interrupted), check=True, cwd=REPO,
+                           capture_output=True, text=True)
+    assert "Resuming from" in rerun.stdout
+    first, second = (models.load(d / "model.keras") for d in (uninterrupted, interrupted))
+    assert int(second.global_step.numpy()) == 40
+    assert [int(v) for v in second.schedule()] == [4, 1]  # stage 4 ≥ 1: min(4, m) relieved
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), a.path)
+    results = json.loads((interrupted / "results.json").read_text())
+    assert results["final_loss_terms"]["discrete_active"] == 1.0

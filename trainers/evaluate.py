@@ -1,0 +1,119 @@
+r"""Score a trained model with the disentanglement metrics (METHODS §12).
+
+    python -m trainers.evaluate --model_path=runs/beta_vae/model.keras --metrics=all \
+        --dataset=dsprites --data_source=procedural --seed=0 --output=runs/beta_vae/metrics.json
+
+--metrics is "all" (the default suite: BetaVAE and FactorVAE scores, MIG, DCI, SAP,
+modularity/explicitness, Hoyer sparsity, Gaussian TC, and, when the model has them, unsupervised
+accuracy of its discrete code and the ELBO decomposition) or a comma-separated list of names from
+`zoo.metrics.METRICS` (e.g. factor_vae_score_cascade, udr). --metric_arg=[metric.]name=value
+overrides a parameter (repeat the flag): `--metric_arg=mig.estimator=sampled`,
+`--metric_arg=num_train=1000` (every metric with a num_train). UDR needs the other models of the
+same hyperparameters: --udr_model_paths=a.keras,b.keras.
+
+Writes metrics.json (values, the parameters of every metric, data source, seed, wall time per metric,
+encoding counters, library versions; default: beside the model) and prints a table.
+"""
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from absl import app, flags
+
+
+def _define(kind, name, default, help_text, **kwargs):
+    """Define a flag unless another trainer module in this process already did (same meaning)."""
+    if name not in flags.FLAGS:
+        getattr(flags, f"DEFINE_{kind}")(name, default, help_text, **kwargs)
+
+
+_define("string", "model_path", None, "The .keras model to score.")
+_define("string", "metrics", "all", "'all' or a comma-separated list of metric names.")
+_define("string", "dataset", "dsprites", "Ground-truth data set name.")
+_define("string", "data_source", "procedural",
+        "Where images come from: procedural (offline default), npz, or tfds.")
+_define("integer", "seed", 0, "Seed shared by every metric.")
+_define("string", "output", None, "metrics.json path (default: metrics.json beside the model).")
+_define("multi_string", "metric_arg", [], "Metric parameter as [metric.]name=value (repeatable).")
+_define("list", "udr_model_paths", [], "Other models (same hyperparameters, other seeds) for UDR.")
+_define("integer", "encode_batch_size", 1024, "Images per encoder pass.")
+
+
+def versions():
+    import keras
+    import numpy as np
+    import scipy
+    import sklearn
+    import tensorflow as tf
+
+    import zoo
+
+    return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "python": sys.version.split()[0]}
+
+
+def run(model_path, metrics="all", dataset="dsprites", data_source="procedural", seed=0,
+        output=None, metric_args=(), udr_model_paths=(), batch_size=1024, log=print):
+    """Evaluate the model at `model_path`, write metrics.json and return its content."""
+    import zoo.data
+    from zoo import metrics as zoo_metrics
+    from zoo import models
+
+    started = time.perf_counter()
+    data = zoo.data.get(dataset, source=data_source)
+    model = models.load(model_path)
+    if tuple(model.image_shape) != tuple(data.observation_shape):
+        raise ValueError(f"the model takes images of shape {tuple(model.image_shape)}, the data "
+                         f"set's are {tuple(data.observation_shape)}")
+    per_metric, common = zoo_metrics.parse_metric_args(metric_args)
+    if udr_model_paths:
+        per_metric.setdefault("udr", {})["others"] = [models.load(p) for p in udr_model_paths]
+    if log:
+        log(f"Data: {data.data_source}")
+    result = zoo_metrics.evaluate(data, model, metrics, seed, common=common,
+                                  batch_size=batch_size, log=log, **per_metric)
+    report = {
+        "model_path": str(model_path),
+        "model_class": type(model).__name__,
+        "dataset": dataset,
+        "data_source": data.data_source,
+        "seed": int(seed),
+        "metrics": result["metrics"],
+        "skipped": result["skipped"],
+        "metric_args": list(metric_args),
+        "udr_model_paths": [str(p) for p in udr_model_paths],
+        "encoding": result["encoding"],
+        "metrics_wall_time_s": result["wall_time_s"],
+        "metrics_cpu_time_s": result["cpu_time_s"],
+        "total_wall_time_s": round(time.perf_counter() - started, 3),
+        "versions": versions(),
+    }
+    output = Path(output) if output else Path(model_path).with_name("metrics.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    os.replace(tmp, output)
+    if log:
+        log(zoo_metrics.format_table(result))
+        log(f"Encoded {result['encoding']['observations_encoded']} of "
+            f"{result['encoding']['observations_requested']} requested observations in "
+            f"{result['encoding']['encode_wall_time_s']:.1f}s; total "
+            f"{report['total_wall_time_s']:.1f}s. Wrote {output}")
+    return report
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    if not FLAGS.model_path:
+        raise app.UsageError("--model_path is required.")
+    run(FLAGS.model_path, FLAGS.metrics, FLAGS.dataset, FLAGS.data_source, FLAGS.seed,
+        FLAGS.output, FLAGS.metric_arg, FLAGS.udr_model_paths, FLAGS.encode_batch_size)
+
+
+if __name__ == "__main__":
+    app.run(main)

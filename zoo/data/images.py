@@ -1,0 +1,313 @@
+"""In-memory image data: plain image sets (no factors) and labelled image sets.
+
+Two classes for real data held as a uint8 array:
+
+* :class:`ArrayImageData` implements :class:`ImageData`, the interface of a
+  data set *without* factors of variation (CelebA): ``observation_shape``,
+  ``sample(n, rng)`` -> images, ``stream(batch_size, seed, start_step)``.
+* :class:`LabelledArrayData` is a :class:`~zoo.data.ground_truth.GroundTruthData`
+  whose factor combinations may each have *several* images (MNIST's class
+  label has 6,000 images per value; smallNORB's four factors have one image per
+  object instance).  Asking for a combination picks one of its images
+  uniformly at random (from ``rng`` in numpy, from a stateless seed in
+  TensorFlow).  Use :class:`~zoo.data.dsprites.ArrayGroundTruthData` instead
+  when every combination has exactly one image.
+
+Both share :class:`~zoo.data.ground_truth.ObservationData` with the ground-truth
+interface, so a trainer that only needs observations calls
+``data.sample_observations(n, rng)`` and ``data.stream(...)`` on either kind.
+Images are returned as float32 ``pixel / max_value`` in [0, 1].  The
+``tf.data`` streams draw rows with stateless ops seeded by ``(seed, step)`` and
+gather them through ``tf.numpy_function``, so the image array is never embedded
+in a graph.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from zoo.data.ground_truth import (
+    GroundTruthData,
+    ObservationData,
+    _check_count,
+    _check_seed,
+    as_rng,
+)
+
+__all__ = ["ArrayImageData", "ImageData", "LabelledArrayData"]
+
+_RNG_ALG = "philox"
+
+
+def _as_uint8_images(images) -> np.ndarray:
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8, got {images.dtype}")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4:
+        raise ValueError(
+            f"images must have shape [N, H, W] or [N, H, W, C], got {images.shape}"
+        )
+    return images
+
+
+def _max_value(images: np.ndarray, max_value) -> int:
+    if max_value is None:
+        max_value = 1 if (images.size == 0 or int(images.max()) <= 1) else 255
+    if max_value not in (1, 255):
+        raise ValueError(f"max_value must be 1 or 255, got {max_value}")
+    return int(max_value)
+
+
+def _random_seed_tf() -> tf.Tensor:
+    """A fresh shape-[2] seed from TF's global generator (not repeatable)."""
+    return tf.random.uniform([2], minval=0, maxval=2**62, dtype=tf.int64)
+
+
+def _check_stream_args(batch_size, seed, start_step):
+    batch_size = _check_count(batch_size, "batch_size")
+    if batch_size == 0:
+        raise ValueError("batch_size must be positive")
+    return batch_size, _check_seed(seed), _check_count(start_step, "start_step")
+
+
+def _deterministic(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = True
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+class ImageData(ObservationData):
+    """A data set of images without factors of variation.
+
+    ``sample(n, rng)`` returns float32 images ``[n, H, W, C]`` drawn i.i.d.
+    (uniformly over the stored images, with replacement);
+    ``stream(batch_size, seed, start_step)`` is an infinite ``tf.data`` stream of
+    image batches in which batch ``k`` is a pure function of
+    ``(seed, start_step + k)``.
+    """
+
+    has_factors = False
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, "
+            f"observation_shape={self.observation_shape}, source={self.data_source!r})"
+        )
+
+    @abc.abstractmethod
+    def sample(self, n: int, rng=None) -> np.ndarray:
+        """``n`` i.i.d. images, float32 ``[n, H, W, C]`` in [0, 1]."""
+
+    def sample_observations(self, n: int, rng=None) -> np.ndarray:
+        return self.sample(n, rng)
+
+
+class ArrayImageData(ImageData):
+    """Images held in memory as uint8 ``[N, H, W, C]`` (or ``[N, H, W]``).
+
+    Args:
+      images: the uint8 array (kept, not copied).
+      name, data_source: the metadata.
+      max_value: the stored pixel value that means 1.0; ``None`` detects it
+        (1 if no pixel exceeds 1, else 255).
+    """
+
+    def __init__(self, images, *, name: str, data_source: str, max_value: int | None = None):
+        images = _as_uint8_images(images)
+        if len(images) == 0:
+            raise ValueError(f"{name}: no images")
+        super().__init__(name=name, observation_shape=images.shape[1:], data_source=data_source)
+        self._images = images
+        self._max_value = _max_value(images, max_value)
+
+    @property
+    def images(self) -> np.ndarray:
+        """The stored uint8 images ``[N, H, W, C]`` (read-only view)."""
+        view = self._images.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def max_value(self) -> int:
+        return self._max_value
+
+    @property
+    def num_images(self) -> int:
+        return len(self._images)
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def images_at(self, rows) -> np.ndarray:
+        """float32 images of the given rows of the stored array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._images[rows].astype(np.float32) * np.float32(1.0 / self._max_value)
+
+    def sample(self, n: int, rng=None) -> np.ndarray:
+        n = _check_count(n, "n")
+        rows = as_rng(rng).integers(0, self.num_images, size=n, dtype=np.int64)
+        return self.images_at(rows)
+
+    def stream_rows(self, batch_size: int, seed: int, step: int) -> np.ndarray:
+        """The stored rows (int64 ``[batch_size]``) behind batch ``step`` of a stream."""
+        batch_size, seed, step = _check_stream_args(batch_size, seed, step)
+        return self._rows_tf(batch_size, GroundTruthData._stream_seed(seed, step)).numpy()
+
+    def _rows_tf(self, batch_size, step_seed):
+        return tf.random.stateless_uniform(
+            [batch_size], seed=step_seed, minval=0, maxval=self.num_images,
+            dtype=tf.int64, alg=_RNG_ALG,
+        )
+
+    def stream(self, batch_size: int, seed: int, start_step: int = 0) -> tf.data.Dataset:
+        """Infinite stream of float32 batches ``[B, H, W, C]``.
+
+        Batch ``k`` holds the stored rows :meth:`stream_rows` ``(batch_size,
+        seed, start_step + k)``, drawn uniformly with replacement.
+        """
+        batch_size, seed, start_step = _check_stream_args(batch_size, seed, start_step)
+        shape = (batch_size,) + self.observation_shape
+        scale = 1.0 / self._max_value
+
+        def make_batch(step):
+            rows = self._rows_tf(batch_size, GroundTruthData._stream_seed(seed, step))
+            pixels = tf.numpy_function(
+                lambda r: self._images[r], [rows], tf.uint8, stateful=False
+            )
+            return tf.ensure_shape(tf.cast(pixels, tf.float32) * scale, shape)
+
+        steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
+        return _deterministic(
+            steps.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        )
+
+
+class LabelledArrayData(GroundTruthData):
+    """Ground-truth data in memory where a factor combination may have many images.
+
+    Args:
+      images: uint8 ``[N, H, W, C]`` (or ``[N, H, W]``).
+      factor_classes: integer ``[N, K]``, the factor indices of each image.
+      factor_sizes, factor_names, name, data_source: the metadata.
+      max_value: the stored pixel value that means 1.0 (``None``: detect).
+
+    ``images_from_factors(f, rng)`` returns, for each row of ``f``, one of the
+    images stored under that combination, chosen uniformly with ``rng``; the
+    ``tf.data`` stream chooses with stateless ops seeded by ``(seed, step)``.
+    ``sample`` draws combinations uniformly over the grid (not images
+    uniformly over the array: on MNIST every class is equally likely).  A
+    combination without images is an error when asked for; :attr:`complete`
+    says whether every combination has at least one image.
+    """
+
+    def __init__(
+        self,
+        images,
+        factor_classes,
+        *,
+        factor_sizes: Sequence[int],
+        factor_names: Sequence[str],
+        name: str,
+        data_source: str,
+        max_value: int | None = None,
+    ):
+        images = _as_uint8_images(images)
+        super().__init__(
+            name=name,
+            factor_names=factor_names,
+            factor_sizes=factor_sizes,
+            observation_shape=images.shape[1:],
+            data_source=data_source,
+        )
+        classes = np.asarray(factor_classes)
+        if len(classes) != len(images):
+            raise ValueError(f"{len(images)} images but {len(classes)} rows of factor classes")
+        classes = self.validate_factors(classes)
+        index = classes @ self._bases
+        self._order = np.argsort(index, kind="stable")
+        self._counts = np.bincount(index, minlength=self.num_combinations).astype(np.int64)
+        self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(np.int64)
+        self._images = images
+        self._classes = classes
+        self._max_value = _max_value(images, max_value)
+
+    @property
+    def images(self) -> np.ndarray:
+        view = self._images.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def factor_classes(self) -> np.ndarray:
+        return self._classes.copy()
+
+    @property
+    def max_value(self) -> int:
+        return self._max_value
+
+    @property
+    def num_images(self) -> int:
+        return len(self._images)
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    @property
+    def images_per_combination(self) -> np.ndarray:
+        """int64 ``[num_combinations]``: how many images each combination has."""
+        return self._counts.copy()
+
+    @property
+    def complete(self) -> bool:
+        """Whether every factor combination has at least one image."""
+        return bool(np.all(self._counts > 0))
+
+    def _rows_from_uniform(self, factors: np.ndarray, u: np.ndarray) -> np.ndarray:
+        index = np.asarray(factors, np.int64) @ self._bases
+        counts = self._counts[index]
+        missing = counts == 0
+        if missing.any():
+            first = np.asarray(factors)[int(np.flatnonzero(missing)[0])]
+            pairs = ", ".join(f"{n}={int(v)}" for n, v in zip(self.factor_names, first))
+            raise ValueError(
+                f"factor combination ({pairs}) has no image in the {self.name} array "
+                f"({self.num_images} images; source: {self.data_source})"
+            )
+        pick = np.minimum((np.asarray(u, np.float64) * counts).astype(np.int64), counts - 1)
+        return self._order[self._starts[index] + pick]
+
+    def rows_of(self, factors, rng=None) -> np.ndarray:
+        """One stored row per factor combination, chosen uniformly with ``rng``."""
+        arr = self.validate_factors(factors)
+        return self._rows_from_uniform(arr, as_rng(rng).random(len(arr)))
+
+    def _images_from_valid_factors(self, factors, rng):
+        rows = self._rows_from_uniform(factors, as_rng(rng).random(len(factors)))
+        return self._images[rows].astype(np.float32) * np.float32(1.0 / self._max_value)
+
+    def _gather_uint8(self, factors, u):
+        return self._images[self._rows_from_uniform(self.validate_factors(factors), u)]
+
+    def images_from_factors_seeded_tf(self, factors, seed):
+        factors = tf.ensure_shape(tf.cast(factors, tf.int64), [None, self.num_factors])
+        u = tf.random.stateless_uniform(
+            tf.shape(factors)[:1], seed=tf.cast(seed, tf.int64), dtype=tf.float64,
+            alg=_RNG_ALG,
+        )
+        pixels = tf.numpy_function(self._gather_uint8, [factors, u], tf.uint8, stateful=False)
+        pixels = tf.ensure_shape(pixels, (None,) + self.observation_shape)
+        return tf.cast(pixels, tf.float32) * (1.0 / self._max_value)
+
+    def images_from_factors_tf(self, factors, seed=None):
+        """Images for ``factors``; which of a combination's images is chosen is
+        drawn from ``seed`` (shape [2]) or, when ``None``, from TF's global
+        generator (not repeatable)."""
+        if seed is None:
+            seed = _random_seed_tf()
+        return self.images_from_factors_seeded_tf(factors, seed)

@@ -1,0 +1,228 @@
+"""DC-IGN (Kulkarni et al. 2015, "Deep Convolutional Inverse Graphics Network"; supervised),
+METHODS §11.
+
+A VAE (loss = recon + β·KL, β = 1) trained from batches in which ONE chosen factor varies and all
+others are fixed. Latent j is assigned to the j-th factor of the data set that takes more than one
+value (dSprites: shape, scale, orientation, posX, posY → latents 0–4); latents beyond the number
+of such factors are unassigned.
+
+For a batch in which factor k varies (its assigned latent is the *active* one):
+
+- forward: every latent except the active one is replaced by its batch mean ("clamped"), so the
+  decoder can explain the batch's variation only through the active latent;
+- backward: the active latent gets its normal gradient; each clamped latent z_ij gets the gradient
+  z_ij − mean_i(z_j), its difference from the batch mean (the gradient of ½ Σ_i (z_ij − z̄_j)² with
+  z̄ held fixed), which pulls the clamped latents towards invariance within the batch.
+
+Both act on the reparameterised sample z that feeds the decoder (`clamp_latents`, an exact
+`tf.custom_gradient`). The KL term sees the unclamped posterior.
+
+Batch types (`single_factor_stream`): one type per varying factor, plus a "free" type standing in
+for the paper's "intrinsic" batches, drawn with relative frequencies 1 : 1 : … : `free_batch_weight`
+(METHODS: about 1 : … : 10, factors : intrinsic). On ground-truth data every variation belongs to a
+factor, so there is nothing left for intrinsic batches to vary alone: the free batch draws all
+factors i.i.d. and clamps no latent (an ordinary VAE update that keeps the autoencoder good on
+general images); `free_batch_weight=0` trains from single-factor batches only. In a single-factor
+batch the fixed factors are one uniformly drawn combination and the varying factor takes i.i.d.
+uniform values. Batch k of the stream is a pure function of (seed, start_step + k).
+
+`trainers.train` trains this model from that stream through the `training_stream` hook. A batch
+given without a batch type (e.g. `fit(images)`) is a free batch; `evaluate` scores the plain ELBO.
+`representation(x)` is the posterior mean; `assigned_latents(data)` names the latent of each
+factor.
+"""
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo import distributions
+from zoo.models.base import VAE, non_negative
+
+#: The active-latent label of a free batch (no latent clamped).
+FREE = -1
+_STREAM_SALT = 0x0DC16  # folded into the stream seeds: these batches differ from `data.stream`'s
+
+
+def clamp_latents(z, active):
+    """DC-IGN's clamp with its invariance gradient.
+
+    z: [B, d] codes; active: [d] mask (1 for the active latent(s), 0 for clamped ones).
+    Forward: active columns pass unchanged, clamped columns become their batch mean.
+    Backward: upstream gradient for the active columns; z − batch mean for the clamped columns
+    (independent of the upstream gradient).
+    """
+    active = tf.cast(active, z.dtype)
+
+    @tf.custom_gradient
+    def _clamp(codes):
+        batch_mean = tf.reduce_mean(codes, axis=0, keepdims=True)
+        clamped = active * codes + (1.0 - active) * batch_mean
+
+        def gradient(upstream):
+            return active * upstream + (1.0 - active) * (codes - batch_mean)
+
+        return clamped, gradient
+
+    return _clamp(z)
+
+
+def active_mask(active_latent, latent_dim):
+    """[d] mask of the active latent; all ones for a free batch (active_latent = FREE)."""
+    active_latent = tf.cast(active_latent, tf.int32)
+    return tf.where(active_latent < 0, tf.ones([latent_dim]),
+                    tf.one_hot(tf.maximum(active_latent, 0), latent_dim))
+
+
+def varying_factors(data):
+    """Indices of the data set's factors with more than one value, in order (latent j ↔ the j-th)."""
+    return [k for k, size in enumerate(data.factor_sizes) if size > 1]
+
+
+def assigned_latents(data):
+    """{factor name: latent index} of DC-IGN's assignment on `data`."""
+    return {data.factor_names[k]: j for j, k in enumerate(varying_factors(data))}
+
+
+def batch_type_weights(data, free_batch_weight=10.0):
+    """Relative frequencies of the batch types: 1 per varying factor, then the free type."""
+    return [1.0] * len(varying_factors(data)) + [float(free_batch_weight)]
+
+
+def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight):
+    """step → (factors int64 [B, K], active latent int32 scalar), a pure function of
+    (seed, step)."""
+    varying = varying_factors(data)
+    if not varying:
+        raise ValueError(f"{data.name} has no factor with more than one value.")
+    weights = np.asarray(batch_type_weights(data, free_batch_weight))
+    if free_batch_weight < 0 or weights.sum() <= 0:
+        raise ValueError(f"free_batch_weight must be ≥ 0, got {free_batch_weight!r}.")
+    log_weights = tf.constant(np.log(np.maximum(weights, 1e-30))[None], tf.float32)
+    free_type = len(varying)
+    factor_of_type = tf.constant(varying + [0], tf.int64)
+    sizes = tf.constant(data.factor_sizes, tf.int64)
+    columns = tf.range(data.num_factors, dtype=tf.int64)
+
+    def make(step):
+        base = tf.random.experimental.stateless_fold_in(
+            tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), _STREAM_SALT)
+        seeds = [tf.random.experimental.stateless_fold_in(base, i) for i in range(4)]
+        batch_type = tf.cast(tf.random.stateless_categorical(
+            log_weights, 1, seeds[0], dtype=tf.int32)[0, 0], tf.int32)
+        free = data.sample_factors_tf(batch_size, seeds[1])
+        fixed = tf.tile(data.sample_factors_tf(1, seeds[2]), [batch_size, 1])
+        factor = factor_of_type[batch_type]
+        values = tf.random.stateless_uniform([batch_size], seeds[3], minval=0,
+                                             maxval=sizes[factor], dtype=tf.int64)
+        single = tf.where(columns[None, :] == factor, values[:, None], fixed)
+        is_free = tf.equal(batch_type, free_type)
+        factors = tf.where(is_free, free, single)
+        return factors, tf.where(is_free, FREE, batch_type)
+
+    return make
+
+
+def single_factor_batch(data, batch_size, seed, step, free_batch_weight=10.0):
+    """(factors [B, K] int64, active latent) of batch `step` of `single_factor_stream` (numpy)."""
+    factors, active = _single_factor_batch_fn(data, int(batch_size), int(seed),
+                                              free_batch_weight)(tf.constant(step, tf.int64))
+    return factors.numpy(), int(active)
+
+
+def single_factor_stream(data, batch_size, seed, start_step=0, free_batch_weight=10.0):
+    """Infinite `tf.data` stream of (images [B, H, W, C], active latent [B] int32) batches: in a
+    batch of type j the j-th varying factor varies and the others are fixed (active latent j); a
+    free batch (active latent −1) draws all factors i.i.d. Types are drawn with frequencies
+    `batch_type_weights`; batch k is a pure function of (seed, start_step + k)."""
+    batch_size, seed, start_step = int(batch_size), int(seed), int(start_step)
+    if batch_size < 2:
+        raise ValueError("DC-IGN batches need at least 2 observations (a batch mean to clamp to).")
+    make = _single_factor_batch_fn(data, batch_size, seed, free_batch_weight)
+    shape = (batch_size,) + tuple(data.observation_shape)
+
+    def batch(step):
+        factors, active = make(step)
+        images = tf.ensure_shape(data.images_from_factors_tf(factors), shape)
+        return images, tf.fill([batch_size], active)
+
+    options = tf.data.Options()
+    options.deterministic = True
+    return (tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
+            .map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .with_options(options).prefetch(tf.data.AUTOTUNE))
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DCIGN(VAE):
+    """DC-IGN: a VAE trained from single-factor batches with clamped latents (module docstring).
+
+    Args:
+      beta: KL weight (1: the VAE objective of the paper).
+      free_batch_weight: relative frequency of free batches against 1 per factor (10).
+      **kwargs: the base `VAE`'s arguments. latent_dim must be at least the number of varying
+        factors of the data set it is trained on.
+
+    Logged terms: loss, recon, kl, elbo, invariance (mean over the batch and the clamped latents
+    of ½(z − z̄)², the quantity whose gradient the clamped latents receive; 0 for free batches).
+    """
+
+    regularizer_terms = ("invariance",)
+
+    def __init__(self, beta=1.0, free_batch_weight=10.0, **kwargs):
+        self.beta = non_negative("beta", beta)
+        self.free_batch_weight = non_negative("free_batch_weight", free_batch_weight)
+        super().__init__(**kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "beta": self.beta,
+                "free_batch_weight": self.free_batch_weight}
+
+    def training_stream(self, data, batch_size, seed, start_step=0):
+        """`single_factor_stream` of `data` (the `trainers.train` hook)."""
+        needed = len(varying_factors(data))
+        if self.latent_dim < needed:
+            raise ValueError(f"DC-IGN assigns one latent per varying factor: {data.name} needs "
+                             f"latent_dim ≥ {needed}, got {self.latent_dim}.")
+        return single_factor_stream(data, batch_size * self.batches_per_step, seed, start_step,
+                                    self.free_batch_weight)
+
+    def compute_loss_terms(self, x, training, active_latent=FREE):
+        """Loss terms with the latents clamped for a batch whose active latent is `active_latent`
+        (FREE: nothing clamped, the plain β-VAE terms)."""
+        x = self.check_images(x)
+        posterior = self.encode(x, training=training)
+        mean, logvar = posterior["mean"], posterior["logvar"]
+        if training:
+            noise = self.training_noise(tf.shape(mean))
+        else:
+            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
+        z = distributions.reparameterized_sample(mean, logvar, noise)
+        active = active_mask(active_latent, self.latent_dim)
+        clamped = clamp_latents(z, active)
+        recon = -tf.reduce_mean(self.likelihood.log_prob(x, self.decode(clamped,
+                                                                          training=training)))
+        kl = tf.reduce_sum(tf.reduce_mean(
+            distributions.kl_to_standard_normal(mean, logvar), axis=0))
+        deviation = tf.stop_gradient(z - tf.reduce_mean(z, axis=0, keepdims=True))
+        invariance = tf.reduce_mean(tf.reduce_sum(0.5 * (1.0 - active) * tf.square(deviation),
+                                                  axis=-1))
+        loss = recon + self.beta * kl
+        if self.losses:
+            loss += tf.add_n(self.losses)
+        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl),
+                "invariance": invariance}
+
+    def train_step(self, data):
+        x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        active_latent = FREE if labels is None else tf.reshape(labels, [-1])[0]
+        with tf.GradientTape() as tape:
+            terms = self.compute_loss_terms(x, training=True, active_latent=active_latent)
+        variables = self.trainable_variables
+        gradients = tape.gradient(terms["loss"], variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.global_step.assign_add(1)
+        return self._record(terms)
+
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._record(self.compute_loss_terms(x, training=False))
