@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 from zoo import assignment, distributions, models
-from zoo.models.cascade_vae import cascade_schedule
+from zoo.models.cascade_vae import _conv_transpose_4x4_stride2, cascade_schedule
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {"latent_dim": 4, "seed": 3}
@@ -133,6 +133,31 @@ def test_the_evaluation_code_is_the_argmin_unary_at_the_posterior_mean(binary_im
     assert representation.shape == (16, 5)
     np.testing.assert_array_equal(representation[:, -1], expected)
     np.testing.assert_array_equal(representation[:, :4], posterior["mean"].numpy())
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian_learned"])
+def test_the_step_reusing_the_unary_pass_has_the_autodiff_loss_and_gradients(binary_images,
+                                                                              likelihood):
+    model = _model(likelihood=likelihood, lambda_prime=3.0)
+    assert model.reuses_unary_pass()
+    model.global_step.assign(10)
+    fast_terms, fast = model._discrete_loss_and_gradients(binary_images)
+    terms, reference = model._loss_and_gradients(binary_images)  # second decoder pass, autodiff
+    for key in terms:
+        assert float(fast_terms[key]) == pytest.approx(float(terms[key]), rel=1e-5), key
+    for variable, a, b in zip(model.trainable_variables, fast, reference):
+        scale = float(tf.reduce_max(tf.abs(b))) + 1e-12
+        assert float(tf.reduce_max(tf.abs(a - b))) <= 1e-4 * scale, variable.path
+
+
+@pytest.mark.parametrize("channels_in, channels_out", [(32, 1), (8, 3), (4, 4)])
+def test_the_matmul_transposed_convolution_equals_tensorflows(channels_in, channels_out):
+    rng = np.random.default_rng(5)
+    inputs = tf.constant(rng.normal(size=(3, 5, 7, channels_in)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(4, 4, channels_out, channels_in)), tf.float32)
+    expected = tf.nn.conv2d_transpose(inputs, kernel, [3, 10, 14, channels_out], 2, "SAME")
+    np.testing.assert_allclose(_conv_transpose_4x4_stride2(inputs, kernel), expected,
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_weight_decay_covers_every_conv_and_dense_kernel():

@@ -14,8 +14,13 @@ import tensorflow as tf
 
 from zoo import models
 from zoo.decomposition import gaussian_total_correlation
-from zoo.models.factor_vae import (FactorVAE, build_discriminator, discriminator_terms,
-                                   permute_dims, tc_estimate)
+from zoo.models.factor_vae import (
+    FactorVAE,
+    build_discriminator,
+    discriminator_terms,
+    permute_dims,
+    tc_estimate,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A narrow discriminator keeps these tests fast; the METHODS size is the default.
@@ -223,6 +228,7 @@ def _state(path):
             + [v.numpy() for v in model.discriminator_optimizer.variables])
 
 
+@pytest.mark.slow  # three `trainers.train` processes: about 3 minutes on a busy 2-core machine
 def test_a_killed_factor_vae_run_resumes_to_the_same_state_as_an_uninterrupted_run(tmp_path):
     uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
     subprocess.run(_train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)

@@ -12,7 +12,7 @@ def test_conv64_dlib_parameter_counts_match_disentanglement_lib():
     assert decoder.count_params() == 381_313
 
 
-@pytest.mark.parametrize("name", sorted(networks.NETWORKS))
+@pytest.mark.parametrize("name", ["conv64", "conv64_dlib"])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes(name, channels):
     encoder = networks.build_encoder(name, (64, 64, channels))
@@ -31,3 +31,71 @@ def test_unknown_network_and_wrong_image_size_are_refused():
         networks.build_encoder("resnet", (64, 64, 1))
     with pytest.raises(ValueError, match="needs images of shape"):
         networks.build_encoder("conv64", (32, 32, 1))
+
+
+# Networks for other observation shapes (issue 6): each NETWORKS entry declares what it accepts.
+# name → (observation shape, encoder feature width)
+OTHER_NETWORKS = {
+    "mlp": ((2,), 100),
+    "tcvae_mlp": ((64, 64, 1), 1200),
+    "dcgan32": ((32, 32, 3), 4096),
+    "conv28": ((28, 28, 1), 256),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_NETWORKS))
+def test_other_network_shapes(name):
+    import numpy as np
+
+    shape, features = OTHER_NETWORKS[name]
+    encoder = networks.build_encoder(name, shape)
+    decoder = networks.build_decoder(name, 5, shape)
+    assert encoder.output_shape == (None, features)
+    assert decoder.output_shape == (None,) + shape
+    x = np.random.default_rng(0).random((3,) + shape).astype("float32")
+    assert tuple(encoder(x).shape) == (3, features)
+    assert tuple(decoder(np.zeros((3, 5), "float32")).shape) == (3,) + shape
+
+
+def test_every_network_builds_for_its_declared_example_shape():
+    for name in networks.NETWORKS:
+        shape = networks.accepted_shapes(name).example()
+        assert networks.build_decoder(name, 4, shape).output_shape == (None,) + tuple(shape)
+        assert len(networks.build_encoder(name, shape).output_shape) == 2
+
+
+def test_mlp_takes_any_vector_but_no_images():
+    assert networks.build_decoder("mlp", 2, (7,)).output_shape == (None, 7)
+    with pytest.raises(ValueError, match=r"needs vectors of shape \(D,\)"):
+        networks.build_encoder("mlp", (28, 28, 1))
+
+
+def test_networks_refuse_shapes_they_do_not_declare():
+    with pytest.raises(ValueError, match="needs images of shape"):
+        networks.build_encoder("conv28", (32, 32, 1))
+    with pytest.raises(ValueError, match="needs images of shape"):
+        networks.build_decoder("dcgan32", 3, (28, 28, 1))
+    with pytest.raises(ValueError, match=r"needs images of shape \(64, 64, 1\)"):
+        networks.build_encoder("tcvae_mlp", (64, 64, 3))
+    with pytest.raises(ValueError, match="needs images of shape"):
+        networks.build_encoder("conv64", (2,))
+    with pytest.raises(ValueError, match="Unknown network 'dcgan64'"):
+        networks.build_decoder("dcgan64", 3, (64, 64, 1))
+
+
+def test_tcvae_mlp_layer_widths_and_activations():
+    encoder = networks.build_encoder("tcvae_mlp", (64, 64, 1))
+    decoder = networks.build_decoder("tcvae_mlp", 10, (64, 64, 1))
+    dense = [layer for layer in encoder.layers if hasattr(layer, "units")]
+    assert [layer.units for layer in dense] == [1200, 1200]
+    dense = [layer for layer in decoder.layers if hasattr(layer, "units")]
+    assert [layer.units for layer in dense] == [1200, 1200, 1200, 4096]
+    assert [layer.activation.__name__ for layer in dense] == ["tanh"] * 3 + ["linear"]
+
+
+def test_new_networks_take_a_kernel_regularizer():
+    import keras
+
+    for name, (shape, _) in OTHER_NETWORKS.items():
+        model = networks.build_decoder(name, 3, shape, kernel_regularizer=keras.regularizers.L2(1e-3))
+        assert len(model.losses) > 0

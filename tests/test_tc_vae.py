@@ -6,7 +6,11 @@ import pytest
 import tensorflow as tf
 
 from zoo import decomposition, models
-from zoo.decomposition import gaussian_total_correlation, mss_log_weights, total_correlation
+from zoo.decomposition import (
+    gaussian_total_correlation,
+    mss_log_weights,
+    total_correlation,
+)
 
 SMALL = {"latent_dim": 4, "seed": 3}
 DSPRITES_N = 737_280

@@ -4,6 +4,10 @@ An encoder maps images to a feature vector (the posterior head on top lives in
 `zoo.distributions`); a decoder maps a code vector to one likelihood parameter per pixel and
 channel (logits for the Bernoulli likelihood). Both are built `keras.Sequential`s with an `Input`,
 so their weights exist as soon as the model is constructed.
+
+Each NETWORKS entry declares the observation shapes it accepts (`accepted_shapes(name)`):
+images of a fixed height×width (conv64, conv64_dlib, conv28, dcgan32, tcvae_mlp) or vectors (D,)
+(mlp, for the pinwheel's 2-D points); other shapes are refused with a clear error.
 """
 import keras
 
@@ -30,7 +34,126 @@ def _deconv64_decoder(code_dim, output_shape):
     ]
 
 
-# name → (encoder layers(input_shape), decoder layers(code_dim, output_shape), supported H×W)
+def _mlp_encoder(input_shape):
+    return [keras.Input(shape=input_shape), keras.layers.Dense(100, activation="relu")]
+
+
+def _mlp_decoder(code_dim, output_shape):
+    return [
+        keras.Input(shape=(code_dim,)),
+        keras.layers.Dense(100, activation="relu"),
+        keras.layers.Dense(output_shape[0]),
+    ]
+
+
+def _tcvae_mlp_encoder(input_shape):
+    return [
+        keras.Input(shape=input_shape),
+        keras.layers.Flatten(),
+        keras.layers.Dense(1200, activation="relu"),
+        keras.layers.Dense(1200, activation="relu"),
+    ]
+
+
+def _tcvae_mlp_decoder(code_dim, output_shape):
+    pixels = output_shape[0] * output_shape[1] * output_shape[2]
+    return [
+        keras.Input(shape=(code_dim,)),
+        keras.layers.Dense(1200, activation="tanh"),
+        keras.layers.Dense(1200, activation="tanh"),
+        keras.layers.Dense(1200, activation="tanh"),
+        keras.layers.Dense(pixels),
+        keras.layers.Reshape(tuple(output_shape)),
+    ]
+
+
+def _dcgan32_encoder(input_shape):
+    layers = [keras.Input(shape=input_shape)]
+    for filters in (64, 128, 256):
+        layers += [keras.layers.Conv2D(filters, 4, strides=2, padding="same"),
+                   keras.layers.LeakyReLU(negative_slope=0.2)]
+    return layers + [keras.layers.Flatten()]
+
+
+def _dcgan32_decoder(code_dim, output_shape):
+    return [
+        keras.Input(shape=(code_dim,)),
+        keras.layers.Dense(4 * 4 * 256, activation="relu"),
+        keras.layers.Reshape((4, 4, 256)),
+        keras.layers.Conv2DTranspose(128, 4, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same"),
+    ]
+
+
+def _conv28_encoder(input_shape):
+    return [
+        keras.Input(shape=input_shape),
+        keras.layers.Conv2D(32, 4, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2D(64, 4, strides=2, padding="same", activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(256, activation="relu"),
+    ]
+
+
+def _conv28_decoder(code_dim, output_shape):
+    return [
+        keras.Input(shape=(code_dim,)),
+        keras.layers.Dense(256, activation="relu"),
+        keras.layers.Dense(7 * 7 * 64, activation="relu"),
+        keras.layers.Reshape((7, 7, 64)),
+        keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),
+        keras.layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same"),
+    ]
+
+
+class ImageShapes:
+    """Accepted input shapes: images (height, width, C), C any or fixed."""
+
+    def __init__(self, height, width, channels=None):
+        self.height, self.width, self.channels = int(height), int(width), channels
+
+    def accepts(self, shape):
+        shape = tuple(shape)
+        return (len(shape) == 3 and shape[:2] == (self.height, self.width)
+                and shape[2] >= 1 and (self.channels is None or shape[2] == self.channels))
+
+    def describe(self):
+        channels = "C" if self.channels is None else self.channels
+        return f"images of shape {(self.height, self.width, channels)}"
+
+    def example(self):
+        return (self.height, self.width, self.channels or 1)
+
+
+class VectorShapes:
+    """Accepted input shapes: vectors (D,), D any (or fixed)."""
+
+    def __init__(self, size=None):
+        self.size = size
+
+    def accepts(self, shape):
+        shape = tuple(shape)
+        return len(shape) == 1 and shape[0] >= 1 and self.size in (None, shape[0])
+
+    def describe(self):
+        return f"vectors of shape ({'D' if self.size is None else self.size},)"
+
+    def example(self):
+        return (self.size or 2,)
+
+
+def accepted_shapes(name):
+    """The shape spec (`ImageShapes`/`VectorShapes`) of network `name`; a plain (H, W) tuple in
+    NETWORKS means images H×W with any number of channels."""
+    if name not in NETWORKS:
+        raise ValueError(f"Unknown network {name!r}; expected one of {sorted(NETWORKS)}.")
+    spec = NETWORKS[name][2]
+    return ImageShapes(*spec) if isinstance(spec, tuple) else spec
+
+
+# name → (encoder layers(input_shape), decoder layers(code_dim, output_shape), accepted shapes:
+# a (H, W) tuple = images H×W×C for any C, or an ImageShapes/VectorShapes spec).
 NETWORKS = {
     # The architecture as the β-VAE/FactorVAE papers and disentanglement_lib's table state it.
     "conv64": (lambda shape: _conv64_encoder(shape, late_kernel=4), _deconv64_decoder, (64, 64)),
@@ -38,16 +161,35 @@ NETWORKS = {
     # for exact comparisons with its models.
     "conv64_dlib": (lambda shape: _conv64_encoder(shape, late_kernel=2), _deconv64_decoder,
                     (64, 64)),
+    # Pinwheel (METHODS §1/§10): one hidden layer of 100 ReLU units each way, for vector
+    # observations (D,). Encoder: Dense(100, ReLU) → features 100. Decoder: Dense(100, ReLU) →
+    # Dense(D) linear (the likelihood's location).
+    "mlp": (_mlp_encoder, _mlp_decoder, VectorShapes()),
+    # β-TCVAE's MLP (Chen et al. 2018) for 64×64×1: encoder Flatten(4096) → Dense(1200, ReLU) →
+    # Dense(1200, ReLU) → features 1200; decoder Dense(1200, tanh) ×3 → Dense(4096) linear →
+    # Reshape(64, 64, 1).
+    "tcvae_mlp": (_tcvae_mlp_encoder, _tcvae_mlp_decoder, ImageShapes(64, 64, channels=1)),
+    # DCGAN-style pair for 32×32×C (MNIST/Fashion-MNIST padded to 32, see zoo.data's pad_to):
+    # encoder Conv(64,k4,s2) → Conv(128,k4,s2) → Conv(256,k4,s2), each "same" + LeakyReLU(0.2),
+    # → Flatten → features 4·4·256 = 4096; decoder Dense(4096, ReLU) → Reshape(4,4,256) →
+    # ConvT(128,k4,s2, ReLU) → ConvT(64,k4,s2, ReLU) → ConvT(C,k4,s2) linear = logits.
+    # No batch normalisation (unlike the DCGAN GAN), so a VAE behaves the same in training
+    # and inference.
+    "dcgan32": (_dcgan32_encoder, _dcgan32_decoder, (32, 32)),
+    # 28×28×C (MNIST/Fashion-MNIST): encoder Conv(32,k4,s2,ReLU) → 14×14 → Conv(64,k4,s2,ReLU)
+    # → 7×7 → Flatten(3136) → Dense(256, ReLU) → features 256; decoder Dense(256, ReLU) →
+    # Dense(3136, ReLU) → Reshape(7,7,64) → ConvT(32,k4,s2,ReLU) → ConvT(C,k4,s2) linear.
+    "conv28": (_conv28_encoder, _conv28_decoder, (28, 28)),
 }
 
 
 def _lookup(name, image_shape):
     if name not in NETWORKS:
         raise ValueError(f"Unknown network {name!r}; expected one of {sorted(NETWORKS)}.")
-    encoder, decoder, spatial = NETWORKS[name]
-    if tuple(image_shape[:2]) != spatial or len(image_shape) != 3:
-        raise ValueError(f"Network {name!r} needs images of shape {spatial + ('C',)}, "
-                         f"got {tuple(image_shape)}.")
+    encoder, decoder, _ = NETWORKS[name]
+    spec = accepted_shapes(name)
+    if not spec.accepts(image_shape):
+        raise ValueError(f"Network {name!r} needs {spec.describe()}, got {tuple(image_shape)}.")
     return encoder, decoder
 
 

@@ -259,8 +259,9 @@ class GroundTruthData(ObservationData):
     def images_from_factors(self, factors, rng=None) -> np.ndarray:
         """float32 images ``[n, H, W, C]`` in [0, 1] for the given factor indices.
 
-        ``rng`` is accepted for data sets with observation noise; the data sets
-        here are deterministic and ignore it.
+        ``rng`` is used by data sets with observation noise (the dSprites
+        variants, the pinwheel, data sets with several images per combination);
+        deterministic data sets ignore it.
         """
         arr = self.validate_factors(factors)
         return self._images_from_valid_factors(arr, rng)

@@ -40,14 +40,14 @@ from __future__ import annotations
 import glob
 import os
 import zipfile
+from typing import ClassVar
 
 import numpy as np
 import tensorflow_datasets as tfds
 
+from zoo.data.tfds_sets import MPI3D_FACTOR_NAMES, MPI3D_FACTOR_SIZES
+
 __all__ = [
-    "CARS3D_FACTOR_SIZES",
-    "MPI3D_FACTOR_NAMES",
-    "MPI3D_FACTOR_SIZES",
     "MPI3D_VARIANTS",
     "ZooCars3d",
     "ZooMpi3d",
@@ -56,19 +56,8 @@ __all__ = [
     "npz_array_info",
 ]
 
-CARS3D_FACTOR_SIZES = {"elevation": 4, "azimuth": 24, "object": 183}
 _CARS3D_MAT_SHAPE = (128, 128, 3, 24, 4)
-
-MPI3D_FACTOR_NAMES = (
-    "object_color",
-    "object_shape",
-    "object_size",
-    "camera_height",
-    "background_color",
-    "horizontal_axis",
-    "vertical_axis",
-)
-MPI3D_FACTOR_SIZES = (6, 6, 2, 3, 3, 40, 40)
+_NUM_CARS = 183
 MPI3D_VARIANTS = ("toy", "realistic", "real")
 
 
@@ -76,7 +65,7 @@ class ZooCars3d(tfds.core.GeneratorBasedBuilder):
     """Cars3D renderings (64x64x3) with elevation, azimuth and car labels."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First version (zoo)."}
+    RELEASE_NOTES: ClassVar[dict] = {"1.0.0": "First version (zoo)."}
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         "Download the authors' nips2015-analogy-data archive (Reed et al. 2015, "
         "'Deep visual analogy-making'), unpack it and pass its data/cars folder "
@@ -95,7 +84,7 @@ class ZooCars3d(tfds.core.GeneratorBasedBuilder):
                     "image": tfds.features.Image(shape=(64, 64, 3)),
                     "label_elevation": tfds.features.ClassLabel(num_classes=4),
                     "label_azimuth": tfds.features.ClassLabel(num_classes=24),
-                    "label_object": tfds.features.ClassLabel(num_classes=183),
+                    "label_object": tfds.features.ClassLabel(num_classes=_NUM_CARS),
                 }
             ),
             homepage="https://github.com/google-research/disentanglement_lib",
@@ -108,7 +97,7 @@ class ZooCars3d(tfds.core.GeneratorBasedBuilder):
         import scipy.io
 
         files = sorted(glob.glob(os.path.join(folder, "*.mat")))
-        if not files or len(files) > CARS3D_FACTOR_SIZES["object"]:
+        if not files or len(files) > _NUM_CARS:
             raise ValueError(
                 f"expected 1 to 183 Cars3D car_*_mesh.mat files in {folder}, "
                 f"found {len(files)}"
@@ -194,8 +183,8 @@ class ZooMpi3d(tfds.core.GeneratorBasedBuilder):
     """MPI3D (toy, realistic or real): 1,036,800 images 64x64x3 over 7 factors."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First version (zoo)."}
-    BUILDER_CONFIGS = [
+    RELEASE_NOTES: ClassVar[dict] = {"1.0.0": "First version (zoo)."}
+    BUILDER_CONFIGS: ClassVar[list] = [
         tfds.core.BuilderConfig(name=variant, description=f"mpi3d_{variant}.npz")
         for variant in MPI3D_VARIANTS
     ]

@@ -86,6 +86,7 @@ def read_tfds(
     *,
     split: str,
     data_dir: str | None,
+    title: str | None = None,
     label_keys: tuple[str, ...] = (),
     image_fn=None,
     max_examples: int | None = None,
@@ -96,7 +97,8 @@ def read_tfds(
     Returns ``(images, labels, description)``: uint8 images ``[N, H, W, C]``
     (after ``image_fn``, a TF function applied to each uint8 batch), int64
     labels ``[N, len(label_keys)]`` and a short text naming the builder,
-    version, split and count (for ``data_source``).
+    version, split and count (for ``data_source``).  ``title`` names the data
+    set in the error raised when it is not prepared.
     """
     import tensorflow_datasets as tfds  # slow to import; optional until used
 
@@ -121,8 +123,8 @@ def read_tfds(
             "network access and copy the directory"
         )
         raise FileNotFoundError(
-            f"the tensorflow_datasets data set {name!r} (split {split!r}) is not prepared "
-            f"in {where}: {hint}. tfds said: {err}"
+            f"{title or name}: the tensorflow_datasets data set {name!r} (split {split!r}) "
+            f"is not prepared in {where}: {hint}. tfds said: {err}"
         ) from err
     if max_examples is not None:
         if max_examples < 1:
@@ -214,7 +216,8 @@ def load_shapes3d(
     """
     keys = tuple(f"label_{n}" for n in SHAPES3D_FACTOR_NAMES)
     images, labels, what = read_tfds(
-        "shapes3d", split=split, data_dir=data_dir, label_keys=keys, max_examples=max_examples
+        "shapes3d", split=split, title="3D Shapes", data_dir=data_dir, label_keys=keys,
+        max_examples=max_examples,
     )
     return ArrayGroundTruthData(
         images, labels,
@@ -242,7 +245,7 @@ def load_smallnorb(
     """
     keys = tuple(f"label_{n}" for n in SMALLNORB_FACTOR_NAMES)
     images, labels, what = read_tfds(
-        "smallnorb", split=split, data_dir=data_dir, label_keys=keys,
+        "smallnorb", split=split, title="smallNORB", data_dir=data_dir, label_keys=keys,
         image_fn=None if image_size is None else _resize(int(image_size)),
         max_examples=max_examples,
     )
@@ -263,7 +266,7 @@ def load_cars3d(data_dir: str | None = None, max_examples: int | None = None) ->
     """
     keys = tuple(f"label_{n}" for n in CARS3D_FACTOR_NAMES)
     images, labels, what = read_tfds(
-        "zoo_cars3d", split="train", data_dir=data_dir, label_keys=keys,
+        "zoo_cars3d", split="train", title="Cars3D", data_dir=data_dir, label_keys=keys,
         max_examples=max_examples,
     )
     return ArrayGroundTruthData(
@@ -291,7 +294,7 @@ def load_mpi3d(
         raise ValueError(f"unknown MPI3D variant {variant!r}; known: {', '.join(MPI3D_VARIANTS)}")
     keys = tuple(f"label_{n}" for n in MPI3D_FACTOR_NAMES)
     images, labels, what = read_tfds(
-        f"zoo_mpi3d/{variant}", split="train", data_dir=data_dir, label_keys=keys,
+        f"zoo_mpi3d/{variant}", split="train", title="MPI3D", data_dir=data_dir, label_keys=keys,
         max_examples=max_examples,
     )
     return ArrayGroundTruthData(
@@ -305,7 +308,7 @@ def _load_mnist_like(tfds_name, title, data_dir, split, pad_to, max_examples):
     if pad_to is not None and int(pad_to) < 28:
         raise ValueError(f"pad_to must be at least 28, got {pad_to}")
     images, labels, what = read_tfds(
-        tfds_name, split=split, data_dir=data_dir, label_keys=("label",),
+        tfds_name, split=split, data_dir=data_dir, label_keys=("label",), title=title,
         image_fn=None if pad_to is None else _pad(int(pad_to)),
         max_examples=max_examples,
     )
@@ -358,7 +361,7 @@ def load_celeba(
     ``image_size`` by area averaging.  Attributes and landmarks are not used.
     """
     images, _, what = read_tfds(
-        "celeb_a", split=split, data_dir=data_dir,
+        "celeb_a", split=split, title="CelebA", data_dir=data_dir,
         image_fn=_centre_crop_resize(int(crop_size), int(image_size)),
         max_examples=max_examples, batch_size=256,
     )

@@ -470,7 +470,8 @@ def mutual_information_matrix(discrete_codes, factors) -> np.ndarray:
     """MI in nats between every discrete code column and every factor column, [d, K].
 
     Each entry equals ``sklearn.metrics.mutual_info_score(code, factor)`` (the plug-in estimate
-    from the contingency table, clipped at 0), computed for all codes of a factor at once.
+    from the contingency table, clipped at 0, and exactly 0 when the code or the factor takes a
+    single value), computed for all codes of a factor at once.
     """
     codes = np.asarray(discrete_codes, np.int64)
     factors = np.asarray(factors, np.int64)
@@ -491,6 +492,9 @@ def mutual_information_matrix(discrete_codes, factors) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             terms = np.where(joint > 0, joint * np.log(joint / (p_code * p_factor)), 0.0)
         result[:, k] = np.maximum(terms.sum(axis=(1, 2)), 0.0)
+        if s == 1:  # a constant factor: exactly 0, as sklearn returns (no rounding residue)
+            result[:, k] = 0.0
+    result[codes.max(axis=0) == 0, :] = 0.0  # a code in a single bin carries no information
     return result
 
 

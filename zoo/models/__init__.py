@@ -6,11 +6,11 @@ import keras
 
 from zoo.models.base import VAE, check_images, default_optimizer
 from zoo.models.beta_vae import AnnealedVAE, BetaVAE
+from zoo.models.cascade_vae import CascadeVAE, CascadeVAEC
 from zoo.models.dip_vae import DIPVAEI, DIPVAEII
 from zoo.models.factor_vae import FactorVAE
-from zoo.models.tc_vae import BetaTCVAE
-from zoo.models.cascade_vae import CascadeVAE, CascadeVAEC
 from zoo.models.joint_vae import JointVAE
+from zoo.models.tc_vae import BetaTCVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.decomposition_vae import DecompositionVAE
 from zoo.models.dc_ign import DCIGN

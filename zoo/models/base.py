@@ -100,7 +100,8 @@ class VAE(keras.Model):
 
     Args:
       latent_dim: number of continuous latent dimensions d.
-      input_shape: image shape (H, W, C); (64, 64, 1) for dSprites.
+      input_shape: observation shape: images (H, W, C), (64, 64, 1) for dSprites, or vectors (D,)
+        (the pinwheel points: (2,), with network "mlp").
       network: encoder/decoder pair from `zoo.networks.NETWORKS` ("conv64", "conv64_dlib").
       likelihood: decoder head from `zoo.distributions.LIKELIHOODS` ("bernoulli", ...).
       posterior: "exp_half_logvar" (default) or "softplus" standard deviation.

@@ -103,7 +103,7 @@ def _layer_forward(layer, inputs):
     """`layer(inputs)`, except that a 4×4, stride-2, "same" Conv2DTranspose with at most a quarter
     as many output as input channels (the decoders' last layer: 32 → 1 channel) is computed by
     `_conv_transpose_4x4_stride2`, the same linear map: TensorFlow's conv2d_transpose runs several
-    times slower than its FLOPs on this CPU when the output has few channels."""
+    times slower than its FLOPs on CPU when the output has few channels."""
     if (isinstance(layer, keras.layers.Conv2DTranspose) and tuple(layer.kernel_size) == (4, 4)
             and tuple(layer.strides) == (2, 2) and layer.padding == "same"
             and 4 * layer.filters <= inputs.shape[-1]):

@@ -38,7 +38,7 @@ Networks (leaky ReLU slope 0.2; batch normalisation with momentum 0.9, ε 1e-5):
   Conv 32 k4 s2 + leaky ReLU → Conv 32 k4 s2 + BN + leaky ReLU → Conv 64 k4 s2 + BN + leaky ReLU →
   Conv 64 k4 s2 + BN + leaky ReLU → Flatten (1024) → Dense 1024 + BN + leaky ReLU.
 - Heads (both): D: Dense 1 (logit). Q: Dense 128 + BN + leaky ReLU → Dense K (categorical logits,
-  kernel initialised N(0, 0.01²) so that Q starts at the uniform categorical, CE = log K) and
+  kernel initialised N(0, 0.05²) so that Q starts near the uniform categorical, CE ≈ log K) and
   Dense `latent_dim` (continuous means).
 
 The generator's input is concat(c_cont [latent_dim], one-hot c_cat [K], z [noise_dim]), in this
@@ -140,7 +140,8 @@ class InfoGAN(keras.Model):
       latent_dim: number of continuous codes U(−1, 1) (MNIST: 2).
       num_categories: K of the categorical code (MNIST: 10; dSprites shape: 3).
       noise_dim: incompressible noise U(−1, 1) (MNIST: 62).
-      input_shape: image shape; (28, 28, 1) with "infogan28", (64, 64, C) with "infogan64".
+      input_shape: image shape: (28, 28, C) with "infogan28", (64, 64, C) with "infogan64"
+        (default: one channel).
       network: "infogan28" or "infogan64".
       info_weight: λ, weight of the categorical code's information term (1).
       continuous_weight: λ_cont, weight of the continuous codes' term (1; the paper suggests a
@@ -161,7 +162,7 @@ class InfoGAN(keras.Model):
     #: VAE default built from --learning_rate.
     owns_optimizer_settings = True
 
-    def __init__(self, latent_dim=2, num_categories=10, noise_dim=62, input_shape=(28, 28, 1),
+    def __init__(self, latent_dim=2, num_categories=10, noise_dim=62, input_shape=None,
                  network="infogan28", info_weight=1.0, continuous_weight=1.0,
                  generator_learning_rate=1e-3, discriminator_learning_rate=2e-4, seed=None,
                  **kwargs):
@@ -173,6 +174,10 @@ class InfoGAN(keras.Model):
         self.noise_dim = int(noise_dim)
         if self.noise_dim < 0 or self.noise_dim != noise_dim:
             raise ValueError(f"noise_dim must be an integer ≥ 0, got {noise_dim!r}.")
+        if network not in _SPATIAL:
+            raise ValueError(f"Unknown InfoGAN network {network!r}; expected one of {NETWORKS}.")
+        if input_shape is None:
+            input_shape = _SPATIAL[network] + (1,)
         self.image_shape = tuple(int(s) for s in input_shape)
         self.network = network
         _check_network(network, self.image_shape)
@@ -188,11 +193,12 @@ class InfoGAN(keras.Model):
         self.trunk = build_trunk(network, self.image_shape)
         self.d_head = keras.layers.Dense(1, name="d_head")
         self.q_hidden = _build_q_hidden()
-        # Small initial logits: Q starts at (nearly) the uniform categorical, CE ≈ log K (with
-        # Glorot initialisation the expected initial CE is about 0.5 nats above log K).
+        # Small initial logits: Q starts near the uniform categorical, CE ≈ log K + 0.1 (with
+        # Glorot initialisation the initial CE is about 0.5 nats above log K); a smaller scale
+        # would slow down how fast G and Q learn to communicate the code.
         self.q_categorical = keras.layers.Dense(
             self.num_categories, name="q_categorical",
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01))
+            kernel_initializer=keras.initializers.RandomNormal(stddev=0.05))
         self.q_continuous = keras.layers.Dense(self.latent_dim, name="q_continuous")
         self.global_step = self.add_weight(
             shape=(), dtype="int64", initializer="zeros", trainable=False, name="global_step",

@@ -1,0 +1,155 @@
+"""DC-IGN (METHODS §11): the clamp and its invariance gradient, the single-factor batches, the
+clamped train_step, and training through trainers.train.
+
+Save/load, fine-tuning and serving are covered by the shared harness (tests/test_models.py)."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo.data
+from zoo.data.synthetic import IdentityData
+from zoo.models.dc_ign import (
+    DCIGN,
+    FREE,
+    active_mask,
+    assigned_latents,
+    batch_type_weights,
+    clamp_latents,
+    single_factor_batch,
+    single_factor_stream,
+)
+
+SMALL = {"latent_dim": 6, "seed": 3}
+
+
+# ------------------------------------------------------------------------ the clamp
+def test_clamp_forward_replaces_inactive_latents_by_their_batch_mean():
+    z = tf.constant(np.random.default_rng(0).normal(size=(5, 4)), tf.float32)
+    out = clamp_latents(z, active_mask(2, 4)).numpy()
+    np.testing.assert_array_equal(out[:, 2], z.numpy()[:, 2])
+    for j in (0, 1, 3):
+        np.testing.assert_allclose(out[:, j], np.full(5, z.numpy()[:, j].mean()), rtol=1e-6)
+    np.testing.assert_array_equal(clamp_latents(z, active_mask(FREE, 4)).numpy(), z.numpy())
+
+
+def test_clamped_latents_get_exactly_the_difference_from_the_mean_and_the_active_the_normal():
+    model = DCIGN(**SMALL)
+    rng = np.random.default_rng(1)
+    images = (rng.random((8, 64, 64, 1)) > 0.9).astype(np.float32)
+    z = tf.constant(rng.normal(size=(8, 6)), tf.float32)
+    active = active_mask(3, 6)
+
+    def recon(codes):
+        return -tf.reduce_mean(model.likelihood.log_prob(images, model.decode(codes)))
+
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        loss = recon(clamp_latents(z, active))
+    through_clamp = tape.gradient(loss, z).numpy()
+    # The normal gradient: the same loss differentiated at the clamped codes themselves.
+    clamped = tf.constant(clamp_latents(z, active))
+    with tf.GradientTape() as tape:
+        tape.watch(clamped)
+        loss_at_clamped = recon(clamped)
+    normal = tape.gradient(loss_at_clamped, clamped).numpy()
+    assert float(loss) == pytest.approx(float(loss_at_clamped))
+    np.testing.assert_array_equal(through_clamp[:, 3], normal[:, 3])
+    assert np.abs(normal[:, 3]).max() > 0
+    deviation = z.numpy() - z.numpy().mean(axis=0, keepdims=True)
+    for j in (0, 1, 2, 4, 5):
+        np.testing.assert_array_equal(through_clamp[:, j], deviation[:, j])
+    # A free batch: every latent gets its normal gradient.
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(z)
+        free_loss = recon(clamp_latents(z, active_mask(FREE, 6)))
+        plain_loss = recon(z)
+    np.testing.assert_array_equal(tape.gradient(free_loss, z).numpy(),
+                                  tape.gradient(plain_loss, z).numpy())
+    assert float(free_loss) == pytest.approx(float(plain_loss))
+
+
+def test_invariance_term_is_logged_for_clamped_batches_only():
+    model = DCIGN(**SMALL)
+    images = (np.random.default_rng(2).random((4, 64, 64, 1)) > 0.9).astype(np.float32)
+    clamped = model.compute_loss_terms(images, training=True, active_latent=1)
+    free = model.compute_loss_terms(images, training=True)
+    assert float(clamped["invariance"]) > 0 and float(free["invariance"]) == 0.0
+    # Clamping changes only the decoder input: the KL sees the unclamped posterior.
+    assert float(clamped["kl"]) == pytest.approx(float(free["kl"]))
+
+
+# ------------------------------------------------------------------------ single-factor batches
+def test_in_a_single_factor_batch_only_the_assigned_factor_varies():
+    data = zoo.data.get("dsprites")
+    assert assigned_latents(data) == {"shape": 0, "scale": 1, "orientation": 2, "posX": 3,
+                                      "posY": 4}
+    seen = set()
+    for step in range(60):  # (free batches as frequent as the others: every type shows up)
+        factors, active = single_factor_batch(data, 64, seed=5, step=step, free_batch_weight=1)
+        seen.add(active)
+        if active == FREE:
+            assert all(len(np.unique(factors[:, k])) > 1 for k in range(5))
+            continue
+        for k in range(5):
+            distinct = len(np.unique(factors[:, k]))
+            assert (distinct > 1) if k == active else (distinct == 1), (step, active, k)
+    assert seen == {FREE, 0, 1, 2, 3, 4}
+
+
+def test_batch_types_follow_the_one_to_ten_ratio_and_are_a_function_of_seed_and_step():
+    data = IdentityData(factor_sizes=(3, 4, 1, 5))  # the constant factor gets no latent
+    assert batch_type_weights(data) == [1.0, 1.0, 1.0, 10.0]
+    actives = [int(labels[0]) for _, labels in
+               single_factor_stream(data, 16, seed=0).take(600).as_numpy_iterator()]
+    free_fraction = np.mean(np.asarray(actives) == FREE)
+    assert free_fraction == pytest.approx(10 / 13, abs=0.05)
+    assert set(actives) == {FREE, 0, 1, 2}
+    first = single_factor_batch(data, 16, seed=0, step=7)
+    again = single_factor_batch(data, 16, seed=0, step=7)
+    np.testing.assert_array_equal(first[0], again[0])
+    assert first[1] == again[1]
+    assert not np.array_equal(single_factor_batch(data, 16, seed=1, step=7)[0], first[0])
+    only_factors = [int(labels[0]) for _, labels in single_factor_stream(
+        data, 16, seed=0, free_batch_weight=0).take(50).as_numpy_iterator()]
+    assert FREE not in only_factors
+
+
+def test_the_stream_renders_the_batches_and_resumes_exactly():
+    data = IdentityData(factor_sizes=(3, 4, 5))  # observations are the factors themselves
+    stream = list(single_factor_stream(data, 8, seed=2).take(5).as_numpy_iterator())
+    resumed = list(single_factor_stream(data, 8, seed=2, start_step=3).take(2)
+                   .as_numpy_iterator())
+    for (images, labels), step in zip(stream, range(5)):
+        factors, active = single_factor_batch(data, 8, seed=2, step=step)
+        np.testing.assert_array_equal(images[:, 0, 0, :], factors)
+        np.testing.assert_array_equal(labels, np.full(8, active))
+    for (a, la), (b, lb) in zip(stream[3:], resumed):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+
+
+# ------------------------------------------------------------------------ training
+def test_fit_on_single_factor_batches_and_the_latent_count_check():
+    data = zoo.data.get("dsprites")
+    model = DCIGN(**SMALL)
+    model.compile()
+    history = model.fit(model.training_stream(data, 8, seed=0), steps_per_epoch=4, epochs=1,
+                        verbose=0)
+    assert int(model.global_step.numpy()) == 4
+    assert {"loss", "recon", "kl", "elbo", "invariance"} <= set(history.history)
+    with pytest.raises(ValueError, match="latent_dim ≥ 5"):
+        DCIGN(latent_dim=3, seed=0).training_stream(data, 8, seed=0)
+
+
+def test_trainers_train_uses_the_model_stream(tmp_path):
+    from trainers import train
+
+    config = train.default_config(model="dc_ign", latent_dim=6, steps=3, batch_size=8,
+                                  checkpoint_every=3, eval_batches=1, export=False,
+                                  output_dir=str(tmp_path), verbose=0)
+    results = train.run(config)
+    assert results["steps"] == 3
+    assert "invariance" in results["final_loss_terms"]
+    assert json.loads((tmp_path / "results.json").read_text())["model_config"]["latent_dim"] == 6

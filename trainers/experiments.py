@@ -1,0 +1,331 @@
+r"""Named experiments of METHODS §9–11, each one command that trains and then measures.
+
+    python -m trainers.experiments --experiment=infogan_dsprites [--experiment_steps=3000]
+    python -m trainers.experiments --experiment=pinwheel_clustering
+    python -m trainers.experiments --experiment=dc_ign_dsprites [--experiment_steps=3000]
+
+Outputs go to --experiment_dir (default runs/<experiment>_s<seed>); `experiment.json` holds the
+measurements, the settings and the data source.
+
+- infogan_dsprites: InfoGAN (64×64 networks, Cat(3) + 4 continuous codes + 10 noise dims, batch
+  64) trained through `trainers.train` on procedural dSprites, then the Hungarian-matched accuracy
+  of its categorical code against shape (`zoo.metrics.unsupervised_accuracy`, 10,000 points; chance
+  level is about 1/3) and, for comparison, against the other factors binned into 3 classes.
+- pinwheel_clustering: Mathieu et al.'s clustering experiment: the decomposition VAE (d = 2, MLP
+  with 100 hidden ReLU units, softplus posterior std, Gaussian likelihood with a learned scale,
+  4-component mixture prior, inclusive KL) on the 400 pinwheel points, batch 400, Adam lr 1e-3,
+  500 epochs, for (β = 1, α = 0) and (β = 0, α = 1). Writes `pinwheel_density.png` (the data, the
+  prior, and the aggregate posterior q(z) = mean_n q(z|x_n) of both runs on one grid) and
+  measures: the inclusive KL(p ‖ q̂), the share of q(z)'s mass within 2 prior standard deviations
+  of a component centre (the prior's own share is 1 − e⁻² ≈ 0.86) and the Hungarian accuracy of
+  "nearest component of the posterior mean" against the pinwheel arm.
+- dc_ign_dsprites: DC-IGN (d = 5, one latent per dSprites factor, batch 64) trained through
+  `trainers.train` from single-factor batches, then on 5,000 held-out i.i.d. points the absolute
+  Spearman correlation of every latent's posterior mean with every factor and the correlation
+  ratio η (the share of a latent's variance a factor explains, for any dependence: suited to
+  shape, a category, and orientation, a circle). --experiment_model_arg=free_batch_weight=1 makes
+  single-factor batches 5/6 of all batches instead of 1/3.
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from absl import app, flags, logging
+
+EXPERIMENTS = ("infogan_dsprites", "pinwheel_clustering", "dc_ign_dsprites")
+
+flags.DEFINE_enum("experiment", None, EXPERIMENTS, "Which experiment to run.")
+flags.DEFINE_integer("experiment_steps", None, "Training steps (default: the experiment's).")
+flags.DEFINE_integer("experiment_seed", 0, "Seed of the run.")
+flags.DEFINE_string("experiment_dir", None, "Output directory (default runs/<experiment>_s<seed>).")
+flags.DEFINE_multi_string("experiment_model_arg", [], "Extra model hyperparameter key=value for "
+                          "the trained experiments (infogan_dsprites, dc_ign_dsprites), e.g. "
+                          "free_batch_weight=1.")
+
+
+# --------------------------------------------------------------------------------------------------
+# InfoGAN on procedural dSprites
+# --------------------------------------------------------------------------------------------------
+def infogan_dsprites(out, seed=0, steps=3000, model_args=None, num_points=10_000):
+    """Train InfoGAN through trainers.train and score its categorical code against shape."""
+    import zoo.data
+    from trainers import train
+    from zoo import metrics, models
+
+    config = train.default_config(
+        model="infogan", network="infogan64", latent_dim=4, dataset="dsprites",
+        model_args={"num_categories": 3, "noise_dim": 10, **(model_args or {})},
+        steps=steps, batch_size=64, seed=seed, checkpoint_every=500, image_every=1000,
+        eval_batches=4, output_dir=str(out / "run"))
+    results = train.run(config)
+    model = models.load(out / "run" / "model.keras")
+    data = zoo.data.get("dsprites")
+    accuracy = {"shape": metrics.unsupervised_accuracy(
+        data, model, rng=seed + 1, factor="shape", num_points=num_points)["accuracy"]}
+    # For comparison: the code against each other factor coarsened into 3 equal-width bins.
+    factors, images = data.sample(num_points, np.random.default_rng(seed + 2))
+    codes = np.concatenate([model.encode(images[i:i + 500])["category"].numpy()[:, 0]
+                            for i in range(0, num_points, 500)])
+    for k, name in enumerate(data.factor_names):
+        if name == "shape":
+            continue
+        binned = (factors[:, k] * 3) // data.factor_sizes[k]
+        accuracy[f"{name} (3 bins)"] = metrics.hungarian_accuracy(codes, binned, num_labels=3)
+    return {"data_source": data.data_source, "steps": results["steps"],
+            "train_wall_time_s": results["train_wall_time_s"],
+            "final_loss_terms": results["final_loss_terms"],
+            "category_usage": np.bincount(codes, minlength=3).tolist(),
+            "hungarian_accuracy": accuracy, "chance_level": 1 / 3, "num_points": num_points}
+
+
+# --------------------------------------------------------------------------------------------------
+# Pinwheel clustering with the decomposition VAE
+# --------------------------------------------------------------------------------------------------
+PINWHEEL_SETTINGS = {"beta1_alpha0": {"beta": 1.0, "alpha": 0.0},
+                     "beta0_alpha1": {"beta": 0.0, "alpha": 1.0}}
+_EXTENT = 2.5  # the plots show z ∈ [−2.5, 2.5]²
+
+
+def pinwheel_model(beta, alpha, seed=0):
+    from zoo import models
+
+    return models.get("decomposition_vae", latent_dim=2, input_shape=(2,), network="mlp",
+                      likelihood="gaussian_learned", posterior="softplus", prior="mixture",
+                      divergence="kl_inclusive", beta=beta, alpha=alpha, seed=seed)
+
+
+def aggregate_posterior_density(mean, logvar, grid):
+    """q(z) = mean_n N(z; μ_n, σ_n²) at grid points [G, 2] (numpy)."""
+    import tensorflow as tf
+
+    from zoo.models.decomposition_vae import aggregate_log_density
+
+    log_q = aggregate_log_density(tf.constant(grid, tf.float32), tf.constant(mean),
+                                  tf.constant(logvar))
+    return np.exp(log_q.numpy())
+
+
+def _grid(size):
+    axis = np.linspace(-_EXTENT, _EXTENT, size, dtype=np.float32)
+    zx, zy = np.meshgrid(axis, axis[::-1])  # row 0 at the top = largest z₂
+    return np.stack([zx.ravel(), zy.ravel()], axis=1)
+
+
+def _colour(density):
+    """Density map [G, G] → RGB uint8 with a white → blue → dark-purple ramp (square-root scale)."""
+    value = np.sqrt(density / max(float(density.max()), 1e-30))
+    anchors = np.array([[255, 255, 255], [120, 170, 230], [40, 60, 170], [30, 10, 60]], float)
+    position = value * (len(anchors) - 1)
+    low = np.clip(np.floor(position).astype(int), 0, len(anchors) - 2)
+    t = (position - low)[..., None]
+    return ((1 - t) * anchors[low] + t * anchors[low + 1]).astype(np.uint8)
+
+
+def _to_pixel(points, size):
+    return ((points[:, 0] + _EXTENT) / (2 * _EXTENT) * (size - 1),
+            (_EXTENT - points[:, 1]) / (2 * _EXTENT) * (size - 1))
+
+
+def density_figure(path, panels, points, labels, size=220):
+    """One PNG: the data (coloured by arm) and one density panel per (title, density [G·G])."""
+    from PIL import Image, ImageDraw
+
+    classes = [(214, 39, 40), (44, 160, 44), (31, 119, 180), (255, 127, 14)]
+    title_height, margin = 18, 6
+    tiles = []
+    data_panel = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(data_panel)
+    xs, ys = _to_pixel(points, size)
+    for x, y, label in zip(xs, ys, labels):
+        draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=classes[int(label) % 4])
+    tiles.append(("pinwheel data (x)", data_panel))
+    for title, density in panels:
+        grid = math.isqrt(density.size)
+        tile = Image.fromarray(_colour(density.reshape(grid, grid))).resize((size, size),
+                                                                            Image.BILINEAR)
+        tiles.append((title, tile))
+    canvas = Image.new("RGB", (len(tiles) * (size + margin) + margin,
+                               size + title_height + 2 * margin), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (title, tile) in enumerate(tiles):
+        left = margin + i * (size + margin)
+        draw.text((left, margin), title, fill="black")
+        canvas.paste(tile, (left, margin + title_height))
+        draw.rectangle([left - 1, margin + title_height - 1, left + size,
+                        margin + title_height + size], outline=(150, 150, 150))
+    canvas.save(path)
+    return path
+
+
+def pinwheel_clustering(out, seed=0, epochs=500, grid_size=160):
+    """Train both settings on the 400 pinwheel points; write the density figure and measures."""
+    import keras
+    import tensorflow as tf
+
+    import zoo.data
+    from zoo import distributions, metrics
+    from zoo.models.decomposition_vae import inclusive_kl
+
+    points, labels = zoo.data.pinwheel(rng=seed)
+    grid = _grid(grid_size)
+    locs = np.asarray(distributions.PINWHEEL_MIXTURE_LOCS, np.float32)
+    radius = 2 * distributions.PINWHEEL_MIXTURE_SCALE
+    prior = distributions.StructuredPrior("mixture", 2).distribution()
+    panels = [("prior p(z)", np.exp(prior.log_prob(grid).numpy()))]
+    measures = {}
+    for name, weights in PINWHEEL_SETTINGS.items():
+        keras.utils.set_random_seed(seed)
+        model = pinwheel_model(seed=seed, **weights)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8))
+        started = time.time()
+        history = model.fit(tf.data.Dataset.from_tensors(points).repeat(), steps_per_epoch=epochs,
+                            epochs=1, verbose=0)
+        wall = time.time() - started
+        model.save(out / f"{name}.keras")
+        posterior = model.encode(points)
+        mean, logvar = posterior["mean"].numpy(), posterior["logvar"].numpy()
+        density = aggregate_posterior_density(mean, logvar, grid)
+        panels.append((f"q(z), beta={weights['beta']:g} alpha={weights['alpha']:g}", density))
+        prior_samples = prior.sample(10_000, seed=tf.constant([seed, 1], tf.int32))
+        draws = (mean[None] + np.exp(0.5 * logvar)[None]
+                 * np.random.default_rng(seed).normal(size=(25,) + mean.shape)).reshape(-1, 2)
+        nearest = np.linalg.norm(draws[:, None, :] - locs[None], axis=-1).min(axis=1)
+        component = np.argmin(np.linalg.norm(mean[:, None, :] - locs[None], axis=-1), axis=1)
+        measures[name] = {
+            **weights, "epochs": epochs, "train_wall_time_s": round(wall, 1),
+            "final_loss_terms": {k: float(v[-1]) for k, v in history.history.items()},
+            "inclusive_kl_p_to_q": float(inclusive_kl(prior, prior_samples, tf.constant(mean),
+                                                      tf.constant(logvar))),
+            "q_mass_within_2_prior_std_of_a_centre": float(np.mean(nearest < radius)),
+            "cluster_accuracy_nearest_centre": metrics.hungarian_accuracy(component, labels,
+                                                                         num_labels=4),
+            "posterior_std_mean": float(np.mean(np.exp(0.5 * logvar))),
+            "posterior_mean_spread": float(np.std(mean)),
+        }
+    prior_draws = prior.sample(10_000, seed=tf.constant([seed, 2], tf.int32)).numpy()
+    prior_share = float(np.mean(np.linalg.norm(prior_draws[:, None] - locs[None],
+                                               axis=-1).min(axis=1) < radius))
+    figure = density_figure(out / "pinwheel_density.png", panels, points, labels)
+    return {"data_source": "pinwheel generator (4 classes x 100 points, radial std 0.1, "
+                           "tangential std 0.3, rate 0.25), seed " + str(seed),
+            "prior_mass_within_2_std_of_a_centre": prior_share, "settings": measures,
+            "figure": Path(figure).name,
+            "figure_extent": [-_EXTENT, _EXTENT]}
+
+
+# --------------------------------------------------------------------------------------------------
+# DC-IGN on procedural dSprites
+# --------------------------------------------------------------------------------------------------
+def latent_factor_correlations(model, data, num_points=5000, seed=1):
+    """|Spearman ρ| [d, K] between each latent's posterior mean and each factor (held-out i.i.d.
+    points)."""
+    from scipy import stats
+
+    factors, images = data.sample(num_points, np.random.default_rng(seed))
+    codes = np.concatenate([model.encode(images[i:i + 500])["mean"].numpy()
+                            for i in range(0, num_points, 500)])
+    matrix = np.zeros((codes.shape[1], data.num_factors))
+    for j in range(codes.shape[1]):
+        for k in range(data.num_factors):
+            rho = stats.spearmanr(codes[:, j], factors[:, k]).statistic
+            matrix[j, k] = 0.0 if not np.isfinite(rho) else abs(rho)
+    return matrix
+
+
+def correlation_ratios(model, data, num_points=5000, seed=1):
+    """Correlation ratio η [d, K] of each latent's posterior mean on each factor (held-out i.i.d.
+    points): η² = variance of the per-value means of the latent / its total variance, i.e. the
+    share of the latent's variance a factor explains with any (also non-monotonic) dependence;
+    suited to categorical (shape) and circular (orientation) factors, unlike a rank correlation."""
+    factors, images = data.sample(num_points, np.random.default_rng(seed))
+    codes = np.concatenate([model.encode(images[i:i + 500])["mean"].numpy()
+                            for i in range(0, num_points, 500)])
+    total = codes.var(axis=0)
+    result = np.zeros((codes.shape[1], data.num_factors))
+    for k, size in enumerate(data.factor_sizes):
+        counts = np.bincount(factors[:, k], minlength=size).astype(float)
+        present = counts > 0
+        for j in range(codes.shape[1]):
+            sums = np.bincount(factors[:, k], weights=codes[:, j], minlength=size)
+            group_means = sums[present] / counts[present]
+            between = np.sum(counts[present] * (group_means - codes[:, j].mean()) ** 2) / len(codes)
+            result[j, k] = np.sqrt(between / total[j]) if total[j] > 0 else 0.0
+    return result
+
+
+def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
+    import zoo.data
+    from trainers import train
+    from zoo import models
+    from zoo.models.dc_ign import assigned_latents
+
+    config = train.default_config(model="dc_ign", latent_dim=5, dataset="dsprites", steps=steps,
+                                  batch_size=64, seed=seed, checkpoint_every=500,
+                                  model_args=dict(model_args or {}), image_every=1000,
+                                  eval_batches=4, output_dir=str(out / "run"))
+    results = train.run(config)
+    model = models.load(out / "run" / "model.keras")
+    data = zoo.data.get("dsprites")
+    spearman = latent_factor_correlations(model, data, seed=seed + 1)
+    eta = correlation_ratios(model, data, seed=seed + 1)
+    assignment = assigned_latents(data)
+    summary = {}
+    for name, j in assignment.items():
+        k = data.factor_names.index(name)
+        others = [i for i in range(spearman.shape[0]) if i != j]
+        summary[name] = {"latent": j, "spearman_abs": round(float(spearman[j, k]), 3),
+                         "max_other_latent_spearman_abs": round(float(spearman[others, k].max()),
+                                                                3),
+                         "correlation_ratio": round(float(eta[j, k]), 3),
+                         "max_other_latent_correlation_ratio": round(float(eta[others, k].max()),
+                                                                     3)}
+    return {"data_source": data.data_source, "steps": results["steps"],
+            "model_config": results["model_config"],
+            "train_wall_time_s": results["train_wall_time_s"],
+            "final_loss_terms": results["final_loss_terms"],
+            "assigned_latents": assignment, "per_factor": summary,
+            "spearman_abs_latent_by_factor": np.round(spearman, 3).tolist(),
+            "correlation_ratio_latent_by_factor": np.round(eta, 3).tolist(),
+            "factor_names": list(data.factor_names)}
+
+
+DEFAULT_STEPS = {"infogan_dsprites": 3000, "pinwheel_clustering": 500, "dc_ign_dsprites": 3000}
+
+
+def run(experiment, seed=0, steps=None, output_dir=None, model_args=None):
+    """Run one named experiment and write experiment.json; returns its content."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {experiment!r}; expected one of {EXPERIMENTS}.")
+    steps = DEFAULT_STEPS[experiment] if steps is None else int(steps)
+    out = Path(output_dir or f"runs/{experiment}_s{seed}")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    if experiment == "pinwheel_clustering":
+        result = pinwheel_clustering(out, seed=seed, epochs=steps)
+    else:
+        result = globals()[experiment](out, seed=seed, steps=steps, model_args=model_args)
+    report = {"experiment": experiment, "seed": seed, "steps": steps,
+              "model_args": dict(model_args or {}), **result,
+              "total_wall_time_s": round(time.time() - started, 1)}
+    (out / "experiment.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return report
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    if FLAGS.experiment is None:
+        raise app.UsageError(f"--experiment is required: one of {EXPERIMENTS}.")
+    logging.set_verbosity(logging.WARNING)
+    from trainers.train import parse_model_args
+
+    run(FLAGS.experiment, FLAGS.experiment_seed, FLAGS.experiment_steps, FLAGS.experiment_dir,
+        parse_model_args(FLAGS.experiment_model_arg))
+
+
+if __name__ == "__main__":
+    app.run(main)
