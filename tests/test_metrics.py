@@ -80,11 +80,23 @@ def noisy_identity(x):
     return _codes(x) + 4.0 * _hash_noise(x, salt=0.5)
 
 
-def run(name, data, fn, rng=0, **extra):
+_MEMO = {}
+
+
+def compute(name, data, fn, rng=0, **extra):
     """Metric `name` (or "sap_continuous") with the reduced sizes."""
     params = {**SMALL[name], **extra}
     metric = "sap" if name == "sap_continuous" else name
     return metrics.METRICS[metric].fn(data, fn, rng, **params)
+
+
+def run(name, data, fn, rng=0, **extra):
+    """`compute`, memoised: metrics are pure functions of their arguments, so tests that need the
+    same result share one computation (the repeatability tests call `compute` afresh)."""
+    key = (name, id(data), fn, rng, tuple(sorted(extra.items())))
+    if key not in _MEMO:
+        _MEMO[key] = compute(name, data, fn, rng, **extra)
+    return dict(_MEMO[key])
 
 
 # The value each headline metric is judged by.
@@ -370,13 +382,13 @@ SEED_TOLERANCE = {"beta_vae_score": 0.1, "factor_vae_score": 0.1, "mig": 0.05,
 
 @pytest.fixture(scope="module")
 def seeded_results(data):
-    return {(name, seed): run(name, data, noisy_identity, rng=seed)
+    return {(name, seed): compute(name, data, noisy_identity, rng=seed)
             for name in REPEATABLE for seed in (0, 1)}
 
 
 @pytest.mark.parametrize("name", REPEATABLE)
 def test_same_seed_gives_the_same_numbers(data, seeded_results, name):
-    assert run(name, data, noisy_identity, rng=0) == seeded_results[name, 0]
+    assert compute(name, data, noisy_identity, rng=0) == seeded_results[name, 0]
 
 
 @pytest.mark.parametrize("name", REPEATABLE)
@@ -384,13 +396,13 @@ def test_different_seeds_agree_within_the_stated_tolerance(seeded_results, name)
     first, second = seeded_results[name, 0], seeded_results[name, 1]
     for key in first:
         assert abs(first[key] - second[key]) <= SEED_TOLERANCE[name], key
-    if name in ("mig", "factor_vae_score"):  # and the seeds really drew different points
+    if name in ("mig", "sap_continuous"):  # and the seeds really drew different points
         assert first != second
 
 
-def test_dci_is_repeatable_with_a_seed(data):
-    assert run("dci", data, noisy_identity, rng=3) == run("dci", data, noisy_identity, rng=3,
-                                                          n_jobs=1)
+def test_dci_is_repeatable_with_a_seed_whatever_the_threads(data):
+    assert compute("dci", data, noisy_identity, rng=3) == compute("dci", data, noisy_identity,
+                                                                  rng=3, n_jobs=1)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ def _variant_sources(variant):
         "tfds": _on_real_dsprites(variant, load_dsprites_tfds),
     }
 
+
 # name -> {source -> factory(**kwargs)}; the first source is the default.
 _REGISTRY = {
     "dsprites": {
