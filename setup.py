@@ -18,7 +18,8 @@ setup(
         "tensorflow-probability[tf]>=0.25,<0.26",
         "tf-keras>=2.21,<2.22",
         "tensorflow-datasets>=4.9.10,<4.10",
-        "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in; tf.summary needs it
+        "tensorboard>=2.21,<2.22",
+        "importlib_resources>=6",  # tfds download_and_prepare needs it on Python 3.11
         "numpy>=1.26,<3",
         "scipy>=1.14,<1.18",
         # Metric values depend on scikit-learn's estimator defaults: one minor version only.

@@ -37,8 +37,9 @@ flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e
 flags.DEFINE_integer("latent_dim", 10, "Number of latent dimensions.")
 flags.DEFINE_string("network", "conv64", "Encoder/decoder pair (see zoo.networks.NETWORKS).")
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
-flags.DEFINE_string("data_source", "procedural",
-                    "Where images come from: procedural (offline default), npz, or tfds.")
+flags.DEFINE_string("data_source", None,
+                    "Where images come from (default: the data set's first source; for "
+                    "dSprites procedural, offline): procedural, npz, or tfds.")
 flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
 flags.DEFINE_integer("steps", 300_000, "Training iterations in total (a resumed run counts "
                      "the steps it has done).")
@@ -158,7 +159,7 @@ def run(config):
         raise ValueError(f"Model input shape {model.image_shape} does not match the data set's "
                          f"observation shape {tuple(data.observation_shape)}.")
 
-    _, fixed_images = data.sample(8, np.random.default_rng(config["seed"]))
+    fixed_images = data.sample_observations(8, np.random.default_rng(config["seed"]))
     start, steps, every = int(model.global_step.numpy()), int(config["steps"]), \
         int(config["checkpoint_every"])
     checkpoint = Checkpoint(checkpoint_path, every, state_path, elapsed_before)
@@ -207,7 +208,7 @@ def finish(model, data, config, out, wall_time, evaluation=None):
     atomic_save(model, out / "model.keras")
     if config["export"]:
         export.export_saved_model(model, out / "saved_model")
-    _, images = data.sample(8, np.random.default_rng(config["seed"]))
+    images = data.sample_observations(8, np.random.default_rng(config["seed"]))
     pictures = {
         "reconstructions": visualize.save_png(visualize.reconstruction_grid(model, images),
                                               out / "reconstructions.png"),
