@@ -137,7 +137,7 @@ class ModelRepresentation:
         else:
             self._mode = "representation"
         if self._mode == "concat":
-            d, c = out["mean"].shape[1], np.asarray(out["category"]).reshape(len(mean), -1).shape[1]
+            d, c = out["mean"].shape[1], category.shape[1]
             self._discrete_columns = tuple(range(d, d + c))
 
     def _batched(self, fn, x):
