@@ -116,7 +116,7 @@ class MetricsCallback(keras.callbacks.Callback):
             raise ValueError("MetricsCallback needs a summary writer or a logdir")
         self.data, self.metrics, self.every = data, metrics, int(every)
         self.writer = writer if writer is not None else tf.summary.create_file_writer(str(logdir))
-        self.seed, self.params, self.common = int(seed), dict(params or {}), dict(common or {})
+        self.seed, self.metric_params, self.common = int(seed), dict(params or {}), dict(common or {})
         self.history_path = Path(history_path) if history_path else None
         self.last_step = None
 
@@ -129,7 +129,7 @@ class MetricsCallback(keras.callbacks.Callback):
         from zoo import metrics as zoo_metrics  # scikit-learn is only needed when evaluating
 
         result = zoo_metrics.evaluate(self.data, self.model, self.metrics, self.seed,
-                                      common=self.common, **self.params)
+                                      common=self.common, **self.metric_params)
         values = zoo_metrics.flatten(result)
         with self.writer.as_default():
             for name, value in values.items():
