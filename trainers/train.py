@@ -213,7 +213,7 @@ def finish(model, data, config, out, wall_time, evaluation=None):
         "reconstructions": visualize.save_png(visualize.reconstruction_grid(model, images),
                                               out / "reconstructions.png"),
         "traversals": visualize.save_traversals(model, images[0], out / "traversals.png"),
-    }
+    } if len(model.image_shape) == 3 else {}  # vector observations (pinwheel): no image grids
     held_out = model.evaluate(data.stream(config["batch_size"], seed=config["seed"] + 1_000_003),
                               steps=config["eval_batches"], return_dict=True, verbose=0)
     results = {
