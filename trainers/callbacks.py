@@ -126,7 +126,8 @@ class MetricsCallback(keras.callbacks.Callback):
             self.evaluate(step)
 
     def evaluate(self, step):
-        from zoo import metrics as zoo_metrics  # scikit-learn is only needed when evaluating
+        # Imported here: scikit-learn is only needed when evaluating.
+        from zoo import metrics as zoo_metrics
 
         result = zoo_metrics.evaluate(self.data, self.model, self.metrics, self.seed,
                                       common=self.common, **self.metric_params)

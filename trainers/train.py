@@ -27,9 +27,14 @@ from absl import app, flags, logging
 
 import zoo
 import zoo.data
+from trainers.callbacks import (
+    Checkpoint,
+    MetricsCallback,
+    StopAtStep,
+    TensorBoardLogger,
+    atomic_save,
+)
 from zoo import export, models, visualize
-from trainers.callbacks import (Checkpoint, MetricsCallback, StopAtStep, TensorBoardLogger,
-                                atomic_save)
 
 flags.DEFINE_string("model", "beta_vae", f"Model name: one of {sorted(models.MODELS)}.")
 flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e.g. beta=4 "

@@ -42,7 +42,10 @@ from zoo.metrics.core import (
 from zoo.metrics.dci import dci, disentanglement_completeness
 from zoo.metrics.elbo_decomposition import elbo_decomposition
 from zoo.metrics.factor_vae_score import factor_vae_score
-from zoo.metrics.gaussian_tc import gaussian_total_correlation, total_correlation_of_codes
+from zoo.metrics.gaussian_tc import (
+    gaussian_total_correlation,
+    total_correlation_of_codes,
+)
 from zoo.metrics.hoyer import hoyer, hoyer_sparsity
 from zoo.metrics.mig import mig
 from zoo.metrics.modularity_explicitness import modularity, modularity_explicitness

@@ -14,7 +14,12 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from zoo.data.ground_truth import as_rng
-from zoo.metrics.core import active_factors, quiet_sklearn, representations_for, seed_from
+from zoo.metrics.core import (
+    active_factors,
+    quiet_sklearn,
+    representations_for,
+    seed_from,
+)
 
 __all__ = ["beta_vae_score"]
 

@@ -257,7 +257,7 @@ class Representations:
         return {"observations_requested": int(self.num_requested),
                 "observations_encoded": int(self.num_encoded),
                 "encode_wall_time_s": round(float(self.encode_seconds), 3),
-                "cached_combinations": int(len(self._keys))}
+                "cached_combinations": len(self._keys)}
 
     # ------------------------------------------------------------------ encoding
     def _normalise(self, out, n: int) -> dict[str, np.ndarray]:

@@ -32,7 +32,7 @@ from zoo.metrics.core import (
     standardize,
 )
 
-__all__ = ["modularity", "modularity_explicitness", "explicitness"]
+__all__ = ["explicitness", "modularity", "modularity_explicitness"]
 
 
 def modularity(mutual_information) -> float:

@@ -20,9 +20,14 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from zoo.data.ground_truth import as_rng
-from zoo.metrics.core import active_factors, quiet_sklearn, representations_for, sample_iid
+from zoo.metrics.core import (
+    active_factors,
+    quiet_sklearn,
+    representations_for,
+    sample_iid,
+)
 
-__all__ = ["sap", "sap_from_matrix", "r2_matrix"]
+__all__ = ["r2_matrix", "sap", "sap_from_matrix"]
 
 
 def sap_from_matrix(scores) -> float:
