@@ -3,15 +3,13 @@ weight decay, and resuming mid-schedule. (The shared harness in test_models.py c
 fine-tuning and serving.)"""
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.resume_harness import kill_after_first_checkpoint_and_resume
 from zoo import assignment, distributions, models
 from zoo.models.cascade_vae import _conv_transpose_4x4_stride2, cascade_schedule
 
@@ -193,23 +191,9 @@ def _train_command(out):
 
 
 def test_a_run_killed_mid_schedule_resumes_to_the_same_weights(tmp_path):
-    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    subprocess.run(_train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)
-
-    process = subprocess.Popen(_train_command(interrupted), cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    state = interrupted / "checkpoint_state.json"
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_at = json.loads(state.read_text())["global_step"]
-    assert killed_at == 20 and not (interrupted / "results.json").exists()
-
-    rerun = subprocess.run(_train_command(interrupted), check=True, cwd=REPO,
-                           capture_output=True, text=True)
-    assert "Resuming from" in rerun.stdout
+    uninterrupted, interrupted, killed_at = kill_after_first_checkpoint_and_resume(
+        _train_command, tmp_path)
+    assert killed_at == 20
     first, second = (models.load(d / "model.keras") for d in (uninterrupted, interrupted))
     assert int(second.global_step.numpy()) == 40
     assert [int(v) for v in second.schedule()] == [4, 1]  # stage 4 ≥ 1: min(4, m) relieved

@@ -2,16 +2,14 @@
 through save/load and through a killed and resumed training run."""
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.resume_harness import kill_after_first_checkpoint_and_resume
 from zoo import models
 from zoo.decomposition import gaussian_total_correlation
 from zoo.models.factor_vae import (
@@ -230,23 +228,9 @@ def _state(path):
 
 @pytest.mark.slow  # three `trainers.train` processes: about 3 minutes on a busy 2-core machine
 def test_a_killed_factor_vae_run_resumes_to_the_same_state_as_an_uninterrupted_run(tmp_path):
-    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    subprocess.run(_train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)
-
-    process = subprocess.Popen(_train_command(interrupted), cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    state = interrupted / "checkpoint_state.json"
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_at = json.loads(state.read_text())["global_step"]
-    assert 0 < killed_at < 30 and not (interrupted / "results.json").exists()
-
-    rerun = subprocess.run(_train_command(interrupted), check=True, cwd=REPO,
-                           capture_output=True, text=True)
-    assert "Resuming from" in rerun.stdout
+    uninterrupted, interrupted, killed_at = kill_after_first_checkpoint_and_resume(
+        _train_command, tmp_path)
+    assert 0 < killed_at < 30
     # Weights of both networks and both optimisers' variables are bit-identical.
     for a, b in zip(_state(uninterrupted / "model.keras"), _state(interrupted / "model.keras")):
         np.testing.assert_array_equal(a, b)

@@ -1,16 +1,15 @@
 """The training command: outputs, resume after a kill, refusing mismatched reruns, bad settings."""
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
 import pytest
 
 from trainers import train
+from tests.resume_harness import kill_after_first_checkpoint_and_resume
 from zoo import models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,23 +107,9 @@ def _weights(path):
 
 
 def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
-    subprocess.run(_train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)
-
-    process = subprocess.Popen(_train_command(interrupted), cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    state = interrupted / "checkpoint_state.json"
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
-    killed_at = json.loads(state.read_text())["global_step"]
-    assert 0 < killed_at < 90 and not (interrupted / "results.json").exists()
-
-    rerun = subprocess.run(_train_command(interrupted), check=True, cwd=REPO,
-                           capture_output=True, text=True)
-    assert f"Resuming from" in rerun.stdout
+    uninterrupted, interrupted, killed_at = kill_after_first_checkpoint_and_resume(
+        _train_command, tmp_path)
+    assert 0 < killed_at < 90
     for a, b in zip(_weights(uninterrupted / "model.keras"), _weights(interrupted / "model.keras")):
         np.testing.assert_array_equal(a, b)
     assert json.loads((interrupted / "results.json").read_text())["steps"] == 90

@@ -1,0 +1,32 @@
+"""The kill-and-resume check shared by every model's resume test: run a `trainers.train` command to
+completion, run it again in another directory and SIGKILL it right after its first checkpoint, rerun
+it there, and hand both run directories back for comparison."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def kill_after_first_checkpoint_and_resume(train_command, tmp_path):
+    """train_command(output_dir) → argv. Returns (uninterrupted_dir, resumed_dir, killed_at_step)."""
+    uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
+    subprocess.run(train_command(uninterrupted), check=True, cwd=REPO, capture_output=True)
+
+    process = subprocess.Popen(train_command(interrupted), cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    state = interrupted / "checkpoint_state.json"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+    killed_at = json.loads(state.read_text())["global_step"]
+    assert not (interrupted / "results.json").exists()
+
+    rerun = subprocess.run(train_command(interrupted), check=True, cwd=REPO, capture_output=True,
+                           text=True)
+    assert "Resuming from" in rerun.stdout
+    return uninterrupted, interrupted, killed_at
