@@ -119,3 +119,29 @@ def test_loaded_checkpoint_continues_the_step_counter(short_run):
     out, _ = short_run
     model = keras.models.load_model(out / "checkpoint.keras")
     assert int(model.global_step.numpy()) == 200
+
+
+def test_models_default_their_own_latent_size_and_learning_rate():
+    """Without --latent_dim / --learning_rate a model gets its paper defaults (METHODS §7–8)."""
+    expected = {"beta_vae": (10, 1e-4), "cascade_vae": (6, 1e-4), "joint_vae": (6, 5e-4)}
+    for name, (latent_dim, learning_rate) in expected.items():
+        model = train.build_model(train.default_config(model=name))
+        assert model.latent_dim == latent_dim
+        assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(learning_rate)
+    explicit = train.build_model(train.default_config(model="cascade_vae", latent_dim=4,
+                                                      learning_rate=3e-4))
+    assert explicit.latent_dim == 4
+    assert float(explicit.optimizer.learning_rate.numpy()) == pytest.approx(3e-4)
+
+
+def test_vector_data_trains_with_the_data_sets_input_shape_and_no_image_summaries(tmp_path):
+    """Pinwheel points (2-D vectors): the model takes the data set's shape, and the image
+    summaries, which need images, are skipped rather than failing."""
+    config = train.default_config(
+        model="decomposition_vae", dataset="pinwheel", network="mlp", latent_dim=2,
+        model_args={"likelihood": "gaussian_learned", "prior": "mixture"}, steps=4,
+        batch_size=16, checkpoint_every=2, image_every=1, log_every=1, eval_batches=1,
+        export=False, output_dir=str(tmp_path / "run"), verbose=0)
+    results = train.run(config)
+    assert results["steps"] == 4
+    assert results["model_config"]["input_shape"] == [2]

@@ -83,7 +83,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
             if step % self.scalar_every == 0:
                 for name, value in (logs or {}).items():
                     tf.summary.scalar(f"train/{name}", float(value), step=step)
-            if step % self.image_every == 0:
+            # Vector observations (pinwheel) have no image grids to show.
+            if step % self.image_every == 0 and self.images.ndim == 4:
                 self.write_images(step)
 
     def write_images(self, step):

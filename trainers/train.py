@@ -39,7 +39,9 @@ from zoo import export, models, visualize
 flags.DEFINE_string("model", "beta_vae", f"Model name: one of {sorted(models.MODELS)}.")
 flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e.g. beta=4 "
                           "(repeat the flag for several).")
-flags.DEFINE_integer("latent_dim", 10, "Number of latent dimensions.")
+flags.DEFINE_integer("latent_dim", None, "Number of (continuous) latent dimensions (default: the "
+                     "model's own: 10 for the β-VAE family and CascadeVAE-C, 6 for CascadeVAE "
+                     "and the JointVAE presets, 2 for InfoGAN).")
 flags.DEFINE_string("network", "conv64", "Encoder/decoder pair (see zoo.networks.NETWORKS).")
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
 flags.DEFINE_string("data_source", None,
@@ -49,7 +51,8 @@ flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<da
 flags.DEFINE_integer("steps", 300_000, "Training iterations in total (a resumed run counts "
                      "the steps it has done).")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_float("learning_rate", 1e-4, "Adam learning rate (β1 0.9, β2 0.999, ε 1e-8).")
+flags.DEFINE_float("learning_rate", None, "Adam learning rate (β1 0.9, β2 0.999, ε 1e-8); default: "
+                   "the model's own (1e-4; JointVAE presets 5e-4).")
 flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("log_every", 100, "Steps between TensorBoard scalar summaries.")
@@ -101,19 +104,26 @@ def default_config(**overrides):
     return config
 
 
-def build_model(config):
+def build_model(config, observation_shape=None):
+    """The compiled model of `config`; its input shape is the data set's `observation_shape`
+    unless a --model_arg sets input_shape."""
+    # None: the model's own default (latent size, learning rate), e.g. CascadeVAE's m = 6.
+    sizes = {} if config["latent_dim"] is None else {"latent_dim": config["latent_dim"]}
+    if observation_shape is not None and "input_shape" not in config["model_args"]:
+        sizes["input_shape"] = tuple(observation_shape)
     try:
-        model = models.get(config["model"], latent_dim=config["latent_dim"],
-                           network=config["network"], seed=config["seed"],
-                           **config["model_args"])
+        model = models.get(config["model"], network=config["network"], seed=config["seed"],
+                           **sizes, **config["model_args"])
     except TypeError as error:
         raise ValueError(f"Bad --model_arg for {config['model']!r}: {error}") from None
     if getattr(model, "owns_optimizer_settings", False):
         # A model with its own optimiser settings, set by model arguments (InfoGAN's two Adams).
-        if config["learning_rate"] != flags.FLAGS["learning_rate"].default:
+        if config["learning_rate"] is not None:
             raise ValueError(f"{config['model']!r} sets its learning rates through model "
                              "arguments (see its docstring), not --learning_rate.")
         model.compile()
+    elif config["learning_rate"] is None:
+        model.compile()  # the model's default optimizer (JointVAE: its preset's rate)
     else:
         model.compile(optimizer=models.default_optimizer(config["learning_rate"]))
     return model
@@ -156,7 +166,7 @@ def run(config):
         elapsed_before = state.get("train_wall_time_s", 0.0)
         print(f"Resuming from {checkpoint_path} at step {int(model.global_step.numpy())}.")
     else:
-        model = build_model(config)
+        model = build_model(config, data.observation_shape)
         elapsed_before = 0.0
     config_path.write_text(json.dumps({**config, "data_source_description": data.data_source},
                                       indent=2))

@@ -19,9 +19,9 @@ Presets (METHODS §7; capacities as [C_min, C_max, T, γ]):
     mnist          10 continuous + [10]; cont [0, 5, 25k, 30],    disc [0, 5, 25k, 30]
     fashion_mnist  10 continuous + [10]; cont [0, 5, 50k, 100],   disc [0, 10, 50k, 100]
 
-all with Adam lr 5e-4 (`compile()` without an optimizer uses the preset's rate; `trainers.train`
-needs `--learning_rate=5e-4`). The latent sizes of the MNIST presets are Dupont's (METHODS states
-only dSprites'); MNIST-sized images need a 32×32 network, which `zoo.networks` does not offer yet.
+all with Adam lr 5e-4 (`compile()` without an optimizer uses the preset's rate, and so does
+`trainers.train` without --learning_rate). The latent sizes of the MNIST presets are Dupont's
+(METHODS states only dSprites'); MNIST-sized (28×28) images take `network="conv28"`.
 Explicit arguments override the preset.
 
 `representation(x)` = concat(μ(x), argmax α_j(x) for each code) — the categorical indices are the
