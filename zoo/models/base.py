@@ -9,7 +9,15 @@ A β-VAE-like model is one method on top of this class:
 
 loss = recon + regularizer(...) + Σ layer losses (weight decay), with recon = −log p(x|z) summed
 over pixels and KL summed over latent dimensions, both averaged over the batch, in nats (METHODS §0).
-`fit` logs loss, recon, kl, elbo and whatever the regulariser reports.
+`fit` logs loss, recon, kl, elbo and whatever the regulariser reports. A model whose loss is not
+of that form overrides `compute_loss_terms` and builds it from the same pieces: `posterior_sample`
+(q(z|x)'s parameters and a reparameterised z; `latent_sample` for a model with its own encoder
+heads), `reconstruction_loss`, `standard_kl` and `loss_terms`. A model whose step needs more than
+the batch (DC-IGN's active latent) calls `optimizer_step` from its own `train_step`.
+
+Two mixins hold what the non-VAE models share with `VAE`: `TrainingState` (the step counter,
+stateless training seeds, the evaluation seed generator and the logged-term trackers) and
+`SecondOptimizer` (a `discriminator_optimizer` saved and restored with the model).
 
 Conventions every model keeps (DESIGN "The shape of a model"):
 - every sub-layer is created and built in `__init__`, so a model trained only through `train_step`
@@ -94,8 +102,68 @@ def non_negative(name, value):
     return value
 
 
+class TrainingState:
+    """Mixin of a zoo `keras.Model`'s training state: the saved step counter `global_step`,
+    stateless training seeds, the evaluation seed generator and one `keras.metrics.Mean` tracker
+    per name of `logged_terms` (the model's `metrics`, what `fit` logs). The model defines `seed`
+    and `logged_terms` and calls `_create_training_state()` in `__init__`."""
+
+    def _create_training_state(self):
+        self.global_step = self.add_weight(
+            shape=(), dtype="int64", initializer="zeros", trainable=False, name="global_step",
+            aggregation="only_first_replica")
+        self.eval_seed_generator = keras.random.SeedGenerator(self.seed, name="eval_seed")
+        self.trackers = [keras.metrics.Mean(name=name) for name in self.logged_terms]
+
+    def training_seed(self, purpose=0):
+        """The int64 [2] stateless seed of the current training step's draw for `purpose`: a pure
+        function of (seed, global_step, purpose)."""
+        return tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64),
+                         self.global_step.value])
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def _record(self, terms):
+        for tracker in self.trackers:
+            tracker.update_state(terms[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.trackers}
+
+
+class SecondOptimizer:
+    """Mixin of a model with a second optimiser, `discriminator_optimizer`, next to `optimizer`.
+
+    Both are attributes of the model, so `model.save` writes both optimisers' variables (slots and
+    iteration counts); `get_compile_config` records the second one and `compile_from_config`
+    rebuilds both, so `keras.models.load_model` restores both. The model's `compile(optimizer=None,
+    discriminator_optimizer=None, **kwargs)` calls `super().compile(...)` and then
+    `_set_discriminator_optimizer`."""
+
+    def _set_discriminator_optimizer(self, discriminator_optimizer, variables,
+                                     discriminator_variables):
+        """Keep the second optimiser and build each optimiser on its own variables, so a fresh
+        model and a loaded one hold the same optimizer variables (load_model restores them by
+        position)."""
+        self.discriminator_optimizer = discriminator_optimizer
+        if not self.optimizer.built:
+            self.optimizer.build(variables)
+        if not self.discriminator_optimizer.built:
+            self.discriminator_optimizer.build(discriminator_variables)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config and self.discriminator_optimizer is not None:
+            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
+                self.discriminator_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class VAE(keras.Model):
+class VAE(TrainingState, keras.Model):
     """Plain VAE (β = 1) and the base of every VAE-family model.
 
     Args:
@@ -130,11 +198,7 @@ class VAE(keras.Model):
         # The likelihood's event is the whole observation: 3 axes for images, 1 for vectors.
         self.likelihood = distributions.get_likelihood(likelihood,
                                                        event_ndims=len(self.image_shape))
-        self.global_step = self.add_weight(
-            shape=(), dtype="int64", initializer="zeros", trainable=False, name="global_step",
-            aggregation="only_first_replica")
-        self.eval_seed_generator = keras.random.SeedGenerator(self.seed, name="eval_seed")
-        self.trackers = [keras.metrics.Mean(name=name) for name in self.logged_terms]
+        self._create_training_state()
         self.build((None,) + self.image_shape)
 
     # ---------------------------------------------------------------- construction and config
@@ -176,10 +240,6 @@ class VAE(keras.Model):
         self.compile(**keras.saving.deserialize_keras_object(config))
         if self.built:
             self.optimizer.build(self.trainable_variables)
-
-    @property
-    def metrics(self):
-        return list(self.trackers)
 
     # ---------------------------------------------------------------- public API
     def check_images(self, x):
@@ -224,8 +284,41 @@ class VAE(keras.Model):
     def training_noise(self, shape, purpose=0, dtype=tf.float32):
         """Standard-normal noise for the current training step: a pure function of
         (seed, global_step, purpose). Use a distinct `purpose` for each independent draw."""
-        seed = tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64), self.global_step.value])
-        return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
+        return tf.random.stateless_normal(shape, seed=self.training_seed(purpose), dtype=dtype)
+
+    def latent_sample(self, mean, logvar, training):
+        """The reparameterised sample z = μ + σ·ε [B, d] of q(z|x): ε is the training noise
+        (purpose 0) when training, else drawn from the evaluation seed generator."""
+        if training:
+            noise = self.training_noise(tf.shape(mean))
+        else:
+            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
+        return distributions.reparameterized_sample(mean, logvar, noise)
+
+    def posterior_sample(self, x, training):
+        """(mean, logvar, z) for observations x: the parameters of q(z|x) and `latent_sample`."""
+        posterior = self.encode(x, training=training)
+        mean, logvar = posterior["mean"], posterior["logvar"]
+        return mean, logvar, self.latent_sample(mean, logvar, training)
+
+    def reconstruction_loss(self, x, decoder_input, training):
+        """recon = −log p(x | decoder_input), summed over the observation, batch mean."""
+        return -tf.reduce_mean(self.likelihood.log_prob(x, self.decode(decoder_input,
+                                                                       training=training)))
+
+    @staticmethod
+    def standard_kl(mean, logvar):
+        """(kl, kl_per_dim): KL(q(z|x) ‖ N(0, I)) per dimension averaged over the batch [d], and
+        its sum over dimensions."""
+        kl_per_dim = tf.reduce_mean(distributions.kl_to_standard_normal(mean, logvar), axis=0)
+        return tf.reduce_sum(kl_per_dim), kl_per_dim
+
+    def loss_terms(self, loss, recon, kl, extra=None):
+        """The logged terms {"loss", "recon", "kl", "elbo", **extra}: `loss` (recon plus the
+        method's penalties) plus the layer losses (weight decay); elbo = −(recon + kl)."""
+        if self.losses:
+            loss += tf.add_n(self.losses)
+        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl), **(extra or {})}
 
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
         """The method-specific term added to recon; returns (penalty, {name: value}).
@@ -238,36 +331,27 @@ class VAE(keras.Model):
     def compute_loss_terms(self, x, training):
         """All named loss terms for one batch (training noise when training, else eval noise)."""
         x = self.check_images(x)
-        posterior = self.encode(x, training=training)
-        mean, logvar = posterior["mean"], posterior["logvar"]
-        if training:
-            noise = self.training_noise(tf.shape(mean))
-        else:
-            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
-        z = distributions.reparameterized_sample(mean, logvar, noise)
-        recon = -tf.reduce_mean(self.likelihood.log_prob(x, self.decode(z, training=training)))
-        kl_per_dim = tf.reduce_mean(distributions.kl_to_standard_normal(mean, logvar), axis=0)
-        kl = tf.reduce_sum(kl_per_dim)
+        mean, logvar, z = self.posterior_sample(x, training)
+        recon = self.reconstruction_loss(x, z, training)
+        kl, kl_per_dim = self.standard_kl(mean, logvar)
         penalty, extra = self.regularizer(kl, kl_per_dim, mean, logvar, z)
-        loss = recon + penalty
-        if self.losses:
-            loss += tf.add_n(self.losses)
-        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl), **extra}
+        return self.loss_terms(recon + penalty, recon, kl, extra)
 
-    def _record(self, terms):
-        for tracker in self.trackers:
-            tracker.update_state(terms[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.trackers}
-
-    def train_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    def optimizer_step(self, compute_terms):
+        """One training iteration: `compute_terms()` under a gradient tape, one step of
+        `optimizer` on its "loss" over all trainable variables, `global_step` + 1; returns the
+        logged results."""
         with tf.GradientTape() as tape:
-            terms = self.compute_loss_terms(x, training=True)
+            terms = compute_terms()
         variables = self.trainable_variables
         gradients = tape.gradient(terms["loss"], variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.global_step.assign_add(1)
         return self._record(terms)
+
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.optimizer_step(lambda: self.compute_loss_terms(x, training=True))
 
     def test_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -35,7 +35,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions
 from zoo.models.base import VAE, non_negative
 
 #: The active-latent label of a free batch (no latent clamped).
@@ -190,39 +189,17 @@ class DCIGN(VAE):
         """Loss terms with the latents clamped for a batch whose active latent is `active_latent`
         (FREE: nothing clamped, the plain β-VAE terms)."""
         x = self.check_images(x)
-        posterior = self.encode(x, training=training)
-        mean, logvar = posterior["mean"], posterior["logvar"]
-        if training:
-            noise = self.training_noise(tf.shape(mean))
-        else:
-            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
-        z = distributions.reparameterized_sample(mean, logvar, noise)
+        mean, logvar, z = self.posterior_sample(x, training)
         active = active_mask(active_latent, self.latent_dim)
-        clamped = clamp_latents(z, active)
-        recon = -tf.reduce_mean(self.likelihood.log_prob(x, self.decode(clamped,
-                                                                          training=training)))
-        kl = tf.reduce_sum(tf.reduce_mean(
-            distributions.kl_to_standard_normal(mean, logvar), axis=0))
+        recon = self.reconstruction_loss(x, clamp_latents(z, active), training)
+        kl, _ = self.standard_kl(mean, logvar)
         deviation = tf.stop_gradient(z - tf.reduce_mean(z, axis=0, keepdims=True))
         invariance = tf.reduce_mean(tf.reduce_sum(0.5 * (1.0 - active) * tf.square(deviation),
                                                   axis=-1))
-        loss = recon + self.beta * kl
-        if self.losses:
-            loss += tf.add_n(self.losses)
-        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "invariance": invariance}
+        return self.loss_terms(recon + self.beta * kl, recon, kl, {"invariance": invariance})
 
     def train_step(self, data):
         x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         active_latent = FREE if labels is None else tf.reshape(labels, [-1])[0]
-        with tf.GradientTape() as tape:
-            terms = self.compute_loss_terms(x, training=True, active_latent=active_latent)
-        variables = self.trainable_variables
-        gradients = tape.gradient(terms["loss"], variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self.global_step.assign_add(1)
-        return self._record(terms)
-
-    def test_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self._record(self.compute_loss_terms(x, training=False))
+        return self.optimizer_step(
+            lambda: self.compute_loss_terms(x, training=True, active_latent=active_latent))

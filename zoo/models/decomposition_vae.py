@@ -178,9 +178,7 @@ class DecompositionVAE(VAE):
         """An int32 [2] seed for TFP sampling: (seed, global_step, purpose) when training, the
         evaluation seed generator otherwise."""
         if training:
-            seed = tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64),
-                             self.global_step.value])
-            return tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32)
+            return tf.cast(tf.math.floormod(self.training_seed(purpose), 2**31 - 1), tf.int32)
         return tf.cast(keras.random.randint((2,), 0, 2**31 - 1, seed=self.eval_seed_generator),
                        tf.int32)
 
@@ -198,21 +196,12 @@ class DecompositionVAE(VAE):
     # ---------------------------------------------------------------- losses
     def compute_loss_terms(self, x, training):
         x = self.check_images(x)
-        posterior = self.encode(x, training=training)
-        mean, logvar = posterior["mean"], posterior["logvar"]
-        if training:
-            noise = self.training_noise(tf.shape(mean))
-        else:
-            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
-        z = distributions.reparameterized_sample(mean, logvar, noise)
-        recon = -tf.reduce_mean(self.likelihood.log_prob(x, self.decode(z, training=training)))
+        mean, logvar, z = self.posterior_sample(x, training)
+        recon = self.reconstruction_loss(x, z, training)
         prior = self.prior_distribution()
         kl = tf.reduce_mean(kl_to_prior(prior, mean, logvar, z, analytic=self.analytic_kl))
         prior_samples = prior.sample(tf.shape(mean)[0],
                                      seed=self._tfp_seed(training, _PRIOR_SAMPLES))
         divergence = self.divergence_estimate(prior, prior_samples, mean, logvar, z)
-        loss = recon + self.beta * kl + self.alpha * divergence
-        if self.losses:
-            loss += tf.add_n(self.losses)
-        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "divergence": divergence}
+        return self.loss_terms(recon + self.beta * kl + self.alpha * divergence, recon, kl,
+                               {"divergence": divergence})

@@ -29,7 +29,7 @@ import keras
 import tensorflow as tf
 
 from zoo import distributions
-from zoo.models.base import VAE, non_negative
+from zoo.models.base import VAE, SecondOptimizer, non_negative
 
 # `training_noise` purposes (0 is the base class's noise for the first batch).
 _SECOND_BATCH_NOISE, _PERMUTATION_NOISE = 1, 2
@@ -84,7 +84,7 @@ def discriminator_terms(discriminator, codes, permuted_codes, training=False):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class FactorVAE(VAE):
+class FactorVAE(SecondOptimizer, VAE):
     """FactorVAE: recon + KL + γ·TĈ with an adversarially trained density-ratio discriminator.
 
     Args:
@@ -143,22 +143,9 @@ class FactorVAE(VAE):
         They are built here, each on its own variables, so a fresh model and a loaded one hold the
         same optimizer variables (load_model restores them by position)."""
         super().compile(optimizer=optimizer, **kwargs)
-        self.discriminator_optimizer = (discriminator_optimizer
-                                        or default_discriminator_optimizer())
-        if not self.optimizer.built:
-            self.optimizer.build(self.vae_variables)
-        if not self.discriminator_optimizer.built:
-            self.discriminator_optimizer.build(self.discriminator.trainable_variables)
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config and self.discriminator_optimizer is not None:
-            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
-                self.discriminator_optimizer)
-        return config
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        self._set_discriminator_optimizer(
+            discriminator_optimizer or default_discriminator_optimizer(), self.vae_variables,
+            self.discriminator.trainable_variables)
 
     # ---------------------------------------------------------------- losses
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):

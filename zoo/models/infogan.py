@@ -58,7 +58,13 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import distributions
-from zoo.models.base import _positive_int, check_images, non_negative
+from zoo.models.base import (
+    SecondOptimizer,
+    TrainingState,
+    _positive_int,
+    check_images,
+    non_negative,
+)
 
 # `training_codes` purposes of the stateless draws.
 _CONTINUOUS, _CATEGORICAL, _NOISE = 0, 1, 2
@@ -133,7 +139,7 @@ def _build_q_hidden():
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class InfoGAN(keras.Model):
+class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
     """InfoGAN with one categorical and `latent_dim` continuous codes (module docstring).
 
     Args:
@@ -200,11 +206,7 @@ class InfoGAN(keras.Model):
             self.num_categories, name="q_categorical",
             kernel_initializer=keras.initializers.RandomNormal(stddev=0.05))
         self.q_continuous = keras.layers.Dense(self.latent_dim, name="q_continuous")
-        self.global_step = self.add_weight(
-            shape=(), dtype="int64", initializer="zeros", trainable=False, name="global_step",
-            aggregation="only_first_replica")
-        self.eval_seed_generator = keras.random.SeedGenerator(self.seed, name="eval_seed")
-        self.trackers = [keras.metrics.Mean(name=name) for name in self.logged_terms]
+        self._create_training_state()
         self.discriminator_optimizer = None
         self.build((None,) + self.image_shape)
 
@@ -235,10 +237,6 @@ class InfoGAN(keras.Model):
         return cls(**config)
 
     @property
-    def metrics(self):
-        return list(self.trackers)
-
-    @property
     def generator_variables(self):
         return self.generator.trainable_variables
 
@@ -257,22 +255,9 @@ class InfoGAN(keras.Model):
         (load_model restores them by position)."""
         super().compile(optimizer=optimizer or generator_adam(self.generator_learning_rate),
                         **kwargs)
-        self.discriminator_optimizer = (discriminator_optimizer
-                                        or discriminator_adam(self.discriminator_learning_rate))
-        if not self.optimizer.built:
-            self.optimizer.build(self.generator_variables)
-        if not self.discriminator_optimizer.built:
-            self.discriminator_optimizer.build(self.discriminator_variables)
-
-    def get_compile_config(self):
-        config = super().get_compile_config()
-        if config and self.discriminator_optimizer is not None:
-            config["discriminator_optimizer"] = keras.saving.serialize_keras_object(
-                self.discriminator_optimizer)
-        return config
-
-    def compile_from_config(self, config):
-        self.compile(**keras.saving.deserialize_keras_object(config))
+        self._set_discriminator_optimizer(
+            discriminator_optimizer or discriminator_adam(self.discriminator_learning_rate),
+            self.generator_variables, self.discriminator_variables)
 
     # ---------------------------------------------------------------- codes
     def check_images(self, x):
@@ -284,19 +269,15 @@ class InfoGAN(keras.Model):
         one_hot = tf.one_hot(category, self.num_categories, dtype=continuous.dtype)
         return tf.concat([continuous, one_hot, noise], axis=-1)
 
-    def _stateless_seed(self, purpose):
-        return tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64),
-                         self.global_step.value])
-
     def training_codes(self, batch_size):
         """(continuous, category, noise) of the current training step: a pure function of
         (seed, global_step)."""
         continuous = tf.random.stateless_uniform(
-            [batch_size, self.latent_dim], self._stateless_seed(_CONTINUOUS), -1.0, 1.0)
+            [batch_size, self.latent_dim], self.training_seed(_CONTINUOUS), -1.0, 1.0)
         category = tf.random.stateless_uniform(
-            [batch_size], self._stateless_seed(_CATEGORICAL), 0, self.num_categories, tf.int32)
+            [batch_size], self.training_seed(_CATEGORICAL), 0, self.num_categories, tf.int32)
         noise = tf.random.stateless_uniform(
-            [batch_size, self.noise_dim], self._stateless_seed(_NOISE), -1.0, 1.0)
+            [batch_size, self.noise_dim], self.training_seed(_NOISE), -1.0, 1.0)
         return continuous, category, noise
 
     def random_codes(self, batch_size):
@@ -398,11 +379,6 @@ class InfoGAN(keras.Model):
         non_saturating = -tf.reduce_mean(distributions.bernoulli(fake_logits).log_prob(1.0))
         return {"generator_loss": non_saturating + self.information_penalty(ce, nll),
                 "generator_info_categorical": ce}
-
-    def _record(self, terms):
-        for tracker in self.trackers:
-            tracker.update_state(terms[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.trackers}
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
