@@ -296,11 +296,7 @@ class CascadeVAE(VAE):
     def compute_loss_terms(self, x, training):
         x = self.check_images(x)
         mean, logvar = self._posterior(x, training)
-        if training:
-            noise = self.training_noise(tf.shape(mean))
-        else:
-            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
-        z = distributions.reparameterized_sample(mean, logvar, noise)
+        z = self.latent_sample(mean, logvar, training)
         relieved, active = self.schedule()
         decoder_input = z
         if self.num_categories:
@@ -312,15 +308,11 @@ class CascadeVAE(VAE):
             decoder_input = tf.concat([z, tf.stop_gradient(d)], axis=-1)
         recon = -tf.reduce_mean(self.likelihood.log_prob(
             x, self.decoder(decoder_input, training=training)))
-        kl_per_dim = tf.reduce_mean(distributions.kl_to_standard_normal(mean, logvar), axis=0)
-        kl = tf.reduce_sum(kl_per_dim)
+        kl, kl_per_dim = self.standard_kl(mean, logvar)
         weighted_kl = tf.reduce_sum(tf.cast(self.kl_weights(), kl_per_dim.dtype) * kl_per_dim)
-        loss = recon + weighted_kl
-        if self.losses:
-            loss += tf.add_n(self.losses)
-        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "weighted_kl": weighted_kl, "relieved_dims": tf.cast(relieved, tf.float32),
-                "discrete_active": tf.cast(active, tf.float32)}
+        return self.loss_terms(recon + weighted_kl, recon, kl, {
+            "weighted_kl": weighted_kl, "relieved_dims": tf.cast(relieved, tf.float32),
+            "discrete_active": tf.cast(active, tf.float32)})
 
 
     # ---------------------------------------------------------------- training step

@@ -208,26 +208,17 @@ class JointVAE(VAE):
     def compute_loss_terms(self, x, training):
         x = self.check_images(x)
         mean, logvar, logits = self._heads(x, training)
-        if training:
-            noise = self.training_noise(tf.shape(mean))
-            codes = self._relaxed_codes(logits)
-        else:
-            noise = keras.random.normal(tf.shape(mean), seed=self.eval_seed_generator)
-            codes = self._hard_codes(logits)[1]
-        z = distributions.reparameterized_sample(mean, logvar, noise)
+        z = self.latent_sample(mean, logvar, training)
+        codes = self._relaxed_codes(logits) if training else self._hard_codes(logits)[1]
         recon = -tf.reduce_mean(self.likelihood.log_prob(
             x, self.decoder(tf.concat([z, codes], axis=-1), training=training)))
-        kl_cont = tf.reduce_sum(tf.reduce_mean(
-            distributions.kl_to_standard_normal(mean, logvar), axis=0))
+        kl_cont, _ = self.standard_kl(mean, logvar)
         kl_disc = tf.add_n([tf.reduce_mean(distributions.categorical_kl_to_uniform(l))
                             for l in self._split(logits)])
         cap_cont, cap_disc = self.capacities()
         gamma_cont, gamma_disc = self.cont_capacity[3], self.disc_capacity[3]
         loss = (recon + gamma_cont * tf.abs(kl_cont - cap_cont)
                 + gamma_disc * tf.abs(kl_disc - cap_disc))
-        if self.losses:
-            loss += tf.add_n(self.losses)
-        kl = kl_cont + kl_disc
-        return {"loss": loss, "recon": recon, "kl": kl, "elbo": -(recon + kl),
-                "kl_cont": kl_cont, "kl_disc": kl_disc, "capacity_cont": cap_cont,
-                "capacity_disc": cap_disc}
+        return self.loss_terms(loss, recon, kl_cont + kl_disc, {
+            "kl_cont": kl_cont, "kl_disc": kl_disc, "capacity_cont": cap_cont,
+            "capacity_disc": cap_disc})
