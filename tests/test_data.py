@@ -476,3 +476,66 @@ def test_tfds_loader_reads_images_and_labels_under_mock_data(tmp_path):
 def test_tfds_loader_says_when_the_data_set_is_not_prepared(tmp_path):
     with pytest.raises(FileNotFoundError, match="not prepared"):
         load_dsprites_tfds(data_dir=str(tmp_path))
+
+
+# ----------------------------------------------------------------------------
+# digits: scikit-learn's 8x8 handwritten digits upscaled to 28x28 (offline)
+# ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.get("digits")
+
+
+def test_digits_is_an_offline_28x28_mnist_stand_in_with_one_class_factor(digits):
+    assert isinstance(digits, data.LabelledArrayData) and digits.name == "digits"
+    assert digits.observation_shape == (28, 28, 1)
+    assert digits.factor_names == ("class",) and digits.factor_sizes == (10,)
+    assert digits.num_images == 1797 and digits.complete
+    assert min(digits.images_per_combination) >= 170  # about 180 images per digit
+    assert "sklearn" in digits.data_source and "not MNIST" in digits.data_source
+    assert data.SOURCES["digits"] == ("sklearn",)
+    factors, images = digits.sample(256, rng=0)
+    assert factors.shape == (256, 1) and images.shape == (256, 28, 28, 1)
+    assert images.dtype == np.float32 and images.min() == 0.0 and images.max() <= 1.0
+    assert digits.images.max() == 255  # a count of 16 is stored as 255, i.e. 1.0
+
+
+def test_digits_are_sklearns_counts_bilinearly_upscaled_with_their_labels(digits):
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    np.testing.assert_array_equal(digits.factor_classes[:, 0], bunch.target)
+    counts = bunch.images[:50, :, :, None].astype(np.float32) / 16.0
+    want = tf.image.resize(counts, (28, 28), method="bilinear").numpy()
+    np.testing.assert_allclose(digits.images[:50] / np.float32(255), want, atol=0.5 / 255 + 1e-6)
+    # Averaging the 3.5x3.5 blocks back gives the 8x8 counts again, blurred.
+    back = tf.image.resize(digits.images[:50] / np.float32(255), (8, 8), method="area").numpy()
+    assert np.corrcoef(back.ravel(), counts.ravel())[0, 1] > 0.95
+    framed = data.get("digits", border=4)
+    assert framed.observation_shape == (28, 28, 1)
+    assert framed.images[:, :4].max() == 0 and framed.images[:, -4:].max() == 0
+    assert framed.images[:, :, :4].max() == 0 and framed.images[:, :, -4:].max() == 0
+    with pytest.raises(ValueError, match="border"):
+        data.get("digits", border=14)
+
+
+def test_digits_stream_is_deterministic_and_shows_the_images_of_each_class(digits):
+    first = batches(digits.stream(batch_size=32, seed=3), 3)
+    for batch in first:
+        assert batch.shape == (32, 28, 28, 1) and batch.dtype == np.float32
+        assert 0.0 <= batch.min() and batch.max() <= 1.0
+    again = batches(digits.stream(batch_size=32, seed=3), 3)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        first[2], batches(digits.stream(batch_size=32, seed=3, start_step=2), 1)[0]
+    )
+    assert not np.array_equal(first[0], batches(digits.stream(batch_size=32, seed=4), 1)[0])
+    # Every streamed image is a stored image of the class drawn for it.
+    factors = digits.stream_factors(32, seed=3, step=1)
+    stored = digits.images.reshape(digits.num_images, -1).astype(np.float32) / 255.0
+    for label, image in zip(factors[:, 0], first[1].reshape(32, -1)):
+        rows = np.flatnonzero(np.all(np.abs(stored - image) < 1e-6, axis=1))
+        assert rows.size and np.all(digits.factor_classes[rows, 0] == label)

@@ -626,3 +626,24 @@ def test_full_size_known_answers(data):
         }
         for name, value in scores.items():
             assert (value <= 0.2) if low else (value >= 0.9), (fn.__name__, name, value)
+
+
+def test_sets_with_several_images_per_combination_are_not_cached_and_stay_repeatable():
+    """MNIST-like sets have many images per class: one cached code per combination would stand
+    for all of them. The cache is off for such sets, and the images drawn for the requested
+    combinations come from a seeded generator, so the metric is still a function of its seed."""
+    import zoo.data
+
+    digits = zoo.data.get("digits")
+    assert not digits.one_observation_per_combination
+    assert zoo.data.get("dsprites").one_observation_per_combination
+
+    def mean_pixel(x):
+        return np.asarray(x).reshape(len(x), -1).mean(axis=1, keepdims=True)
+
+    reps = metrics.Representations(digits, mean_pixel)
+    assert not reps.cache
+    factors = np.zeros((200, 1), np.int64)  # 200 requests of the class "0"
+    codes = reps(factors)
+    assert len(np.unique(codes)) > 20  # different images of one class, not one cached image
+    assert np.array_equal(codes, metrics.Representations(digits, mean_pixel)(factors))

@@ -14,11 +14,15 @@ Also registered: the dSprites variants ``color_dsprites``, ``noisy_dsprites``,
 tfds dSprites), the ``pinwheel`` generator (:mod:`zoo.data.pinwheel`), and the
 tfds-backed ``shapes3d``, ``smallnorb``, ``cars3d``, ``mpi3d``, ``mnist``,
 ``fashion_mnist`` and ``celeba`` (:mod:`zoo.data.tfds_sets`; ``celeba`` has no
-factors and is an :class:`ImageData`, all others are :class:`GroundTruthData`).
+factors and is an :class:`ImageData`, all others are :class:`GroundTruthData`),
+and ``digits`` (:mod:`zoo.data.digits`: scikit-learn's bundled 8x8 handwritten
+digits upscaled to 28x28x1, factor ``class`` (10); a small offline stand-in for
+MNIST, not MNIST).
 """
 
 from __future__ import annotations
 
+from zoo.data.digits import load_digits
 from zoo.data.dsprites import (
     ArrayGroundTruthData,
     ProceduralDSprites,
@@ -57,6 +61,7 @@ __all__ = [
     "get",
     "load_cars3d",
     "load_celeba",
+    "load_digits",
     "load_dsprites_npz",
     "load_dsprites_tfds",
     "load_fashion_mnist",
@@ -105,6 +110,7 @@ _REGISTRY = {
     "mnist": {"tfds": load_mnist},
     "fashion_mnist": {"tfds": load_fashion_mnist},
     "celeba": {"tfds": load_celeba},
+    "digits": {"sklearn": load_digits},
 }
 
 DATASETS = tuple(_REGISTRY)
@@ -115,14 +121,16 @@ def get(name: str, source: str | None = None, **kwargs) -> ObservationData:
     """The data set ``name`` from ``source``; ``kwargs`` go to its loader.
 
     ``source=None`` picks the data set's default (first) source: ``"procedural"``
-    for dSprites, its variants and the pinwheel, ``"tfds"`` for the others.
+    for dSprites, its variants and the pinwheel, ``"sklearn"`` for ``digits``,
+    ``"tfds"`` for the others.
 
     dSprites sources: ``"procedural"`` (rendered, no files needed),
     ``"npz"`` (:func:`load_dsprites_npz`: ``path``, ``expected_sha256``),
     ``"tfds"`` (:func:`load_dsprites_tfds`: ``data_dir``); the variants take
     the same sources.  Pinwheel: ``num_classes``, ``radial_std``,
     ``tangential_std``, ``rate``.  tfds sets: ``data_dir`` and the options of
-    their ``load_*`` function in :mod:`zoo.data.tfds_sets`.
+    their ``load_*`` function in :mod:`zoo.data.tfds_sets`.  Digits
+    (:func:`load_digits`): ``border``.
     """
     if name not in _REGISTRY:
         raise ValueError(

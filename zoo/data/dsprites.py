@@ -180,6 +180,8 @@ class ProceduralDSprites(GroundTruthData):
     and the ``tf.data`` stream use the same ops and give identical images.
     """
 
+    one_observation_per_combination = True
+
     SHAPE_NAMES = SHAPE_NAMES
 
     def __init__(self, chunk_size: int = 2048):
@@ -243,6 +245,8 @@ class ArrayGroundTruthData(GroundTruthData):
     rows through ``tf.numpy_function``: the image array is never embedded in
     the graph.
     """
+
+    one_observation_per_combination = True
 
     def __init__(
         self,

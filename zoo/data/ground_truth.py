@@ -130,6 +130,11 @@ class GroundTruthData(ObservationData):
     """
 
     has_factors = True
+    #: True when a factor combination determines its observation (one image per combination, no
+    #: observation noise), so metrics may encode each combination once and reuse its code
+    #: (`zoo.metrics.Representations`). False (the safe default) for sets with several images per
+    #: combination (MNIST-like class labels) or per-draw nuisance (noisy/colour/scream dSprites).
+    one_observation_per_combination = False
 
     def __init__(
         self,

@@ -34,6 +34,8 @@ class IdentityData(GroundTruthData):
       factor_sizes: explicit sizes per factor, e.g. ``(3, 6, 40)``.
     """
 
+    one_observation_per_combination = True
+
     def __init__(self, num_factors: int = 10, factor_size: int = 10,
                  factor_sizes: Sequence[int] | None = None):
         if factor_sizes is None:

@@ -206,13 +206,17 @@ class Representations:
       data: the ground-truth data set.
       representation_fn: see the module docstring; a zoo model is wrapped automatically.
       chunk_size: factor combinations encoded per call of the representation function.
-      cache: False encodes every request afresh (for data sets with observation noise).
+      cache: False encodes every request afresh. It is off whatever this says for a data set
+        whose `one_observation_per_combination` is not True (several images per combination,
+        or observation noise): one cached image would stand for all of them.
       discrete_columns: columns of the codes that hold integer discrete codes, when the
         representation function does not return "category" itself.
+      image_seed: seed of the draws of images for combinations that have several (see cache).
     """
 
     def __init__(self, data, representation_fn, *, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 cache: bool = True, discrete_columns=None, batch_size: int = 1024):
+                 cache: bool = True, discrete_columns=None, batch_size: int = 1024,
+                 image_seed: int = 0):
         self.data = data
         self.fn = as_representation_fn(representation_fn, batch_size=batch_size)
         if isinstance(self.fn, Representations):
@@ -220,7 +224,12 @@ class Representations:
         self.chunk_size = int(chunk_size)
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-        self.cache = bool(cache) and _grid_is_indexable(data)
+        # Sharing one code per combination is exact only when the combination fixes the image.
+        self.deterministic = bool(getattr(data, "one_observation_per_combination", False))
+        self.cache = bool(cache) and _grid_is_indexable(data) and self.deterministic
+        # Otherwise the image of each requested combination is drawn from this generator, so a
+        # metric stays a pure function of (data, representation, seed).
+        self._image_rng = np.random.default_rng(image_seed)
         self._discrete_columns = None if discrete_columns is None else tuple(
             int(c) for c in np.atleast_1d(discrete_columns))
         self._keys = np.empty(0, np.int64)
@@ -313,14 +322,14 @@ class Representations:
     def _encode(self, factors: np.ndarray) -> dict[str, np.ndarray]:
         started = time.perf_counter()
         parts = []
-        fused = (hasattr(self.fn, "outputs_from_factors")
+        fused = (self.deterministic and hasattr(self.fn, "outputs_from_factors")
                  and hasattr(self.data, "images_from_factors_tf"))
         for i in range(0, len(factors), self.chunk_size):
             chunk = factors[i:i + self.chunk_size]
             if fused:
                 out = self.fn.outputs_from_factors(self.data, chunk)
             else:
-                out = self.fn(self.data.images_from_factors(chunk))
+                out = self.fn(self.data.images_from_factors(chunk, self._image_rng))
             parts.append(self._normalise(out, len(chunk)))
         self.num_encoded += len(factors)
         self.encode_seconds += time.perf_counter() - started
