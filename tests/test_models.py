@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.model_harness import run_model_test
 from zoo import models
 from zoo.models.schedules import linear_capacity
-from tests.model_harness import run_model_test
 
 SMALL = {"latent_dim": 4, "seed": 3}
 

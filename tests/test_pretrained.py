@@ -59,5 +59,5 @@ def test_unknown_names_and_duplicates_are_refused(published, tmp_path):
 def test_the_repository_registry_is_well_formed():
     data = pretrained.read_registry()
     assert isinstance(data["models"], dict)
-    for name, record in data["models"].items():
+    for record in data["models"].values():
         assert {"file", "sha256", "config", "data_source", "steps", "seed", "scores"} <= set(record)

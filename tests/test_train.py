@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from trainers import train
 from tests.resume_harness import kill_after_first_checkpoint_and_resume
+from trainers import train
 from zoo import models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +33,7 @@ def test_short_run_lowers_the_loss_clearly(short_run):
 
 
 def test_short_run_writes_every_output_and_names_its_data_source(short_run):
-    out, results = short_run
+    out, _ = short_run
     for name in ("model.keras", "checkpoint.keras", "results.json", "config.json",
                  "reconstructions.png", "traversals.png", "saved_model/saved_model.pb"):
         assert (out / name).exists(), name

@@ -7,4 +7,4 @@ TensorFlow 2 / Keras 3.
 """
 __version__ = "0.1.0"
 
-from zoo import distributions, models, networks  # noqa: E402,F401  (registers Keras classes)
+from zoo import distributions, models, networks  # noqa: F401  (registers Keras classes)

@@ -204,7 +204,8 @@ def discrete_code_accuracy(data, code_fn, factor=0, num_samples=10_000, rng=0, b
       rng: seed or numpy Generator (see `zoo.data.as_rng`).
     Returns the `match_codes` dict plus "factor", "num_samples".
     """
-    from zoo.data import as_rng  # the data package is heavier; import it only when scoring
+    # The data package is heavier; import it only when scoring.
+    from zoo.data import as_rng
     if isinstance(factor, str):
         if factor not in data.factor_names:
             raise ValueError(f"Unknown factor {factor!r}; the data set has {data.factor_names}.")

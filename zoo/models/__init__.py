@@ -7,13 +7,13 @@ import keras
 from zoo.models.base import VAE, check_images, default_optimizer
 from zoo.models.beta_vae import AnnealedVAE, BetaVAE
 from zoo.models.cascade_vae import CascadeVAE, CascadeVAEC
+from zoo.models.dc_ign import DCIGN
+from zoo.models.decomposition_vae import DecompositionVAE
 from zoo.models.dip_vae import DIPVAEI, DIPVAEII
 from zoo.models.factor_vae import FactorVAE
+from zoo.models.infogan import InfoGAN
 from zoo.models.joint_vae import JointVAE
 from zoo.models.tc_vae import BetaTCVAE
-from zoo.models.infogan import InfoGAN
-from zoo.models.decomposition_vae import DecompositionVAE
-from zoo.models.dc_ign import DCIGN
 
 MODELS = {
     "vae": VAE,
@@ -59,6 +59,23 @@ def load(path):
     return keras.models.load_model(path)
 
 
-__all__ = ["MODELS", "get", "load", "VAE", "BetaVAE", "AnnealedVAE", "CascadeVAE", "CascadeVAEC",
-           "JointVAE", "check_images", "default_optimizer", "FactorVAE", "BetaTCVAE", "DIPVAEI",
-           "DIPVAEII", "InfoGAN", "DecompositionVAE", "DCIGN"]
+__all__ = [
+    "DCIGN",
+    "DIPVAEI",
+    "DIPVAEII",
+    "MODELS",
+    "VAE",
+    "AnnealedVAE",
+    "BetaTCVAE",
+    "BetaVAE",
+    "CascadeVAE",
+    "CascadeVAEC",
+    "DecompositionVAE",
+    "FactorVAE",
+    "InfoGAN",
+    "JointVAE",
+    "check_images",
+    "default_optimizer",
+    "get",
+    "load",
+]
