@@ -7,7 +7,14 @@ Draws --num_samples i.i.d. samples of the ground-truth data set, takes the model
 (`encode(x)["category"]`: CascadeVAE's argmin-unary code at z = μ, JointVAE's argmax; --code picks
 one of several codes), matches codes to the factor's values one-to-one with the Hungarian algorithm
 on the confusion matrix (`zoo.assignment.match_codes`) and prints accuracy = matched / N, the
-mapping and the confusion matrix as JSON.
+mapping and the confusion matrix as JSON, with the share of the code's entropy each factor explains,
+MI(code; factor) / H(code), to show what the code learned when it is not --factor.
+
+    python -m trainers.discrete_accuracy --model_path=... --sweep=orientation
+
+also prints the code along a sweep of one factor, for every value of --factor, at --sweep_bases
+random combinations of the others (e.g. a code that follows orientation shows each shape's
+rotational period).
 """
 import json
 
@@ -26,6 +33,8 @@ flags.DEFINE_integer("num_samples", 10_000, "Samples scored.")
 flags.DEFINE_integer("batch_size", 256, "Images per forward pass.")
 flags.DEFINE_integer("seed", 0, "Seed of the samples.")
 flags.DEFINE_string("output", None, "Also write the result to this JSON file.")
+flags.DEFINE_string("sweep", None, "Factor to sweep through all its values (see the docstring).")
+flags.DEFINE_integer("sweep_bases", 2, "Random combinations of the other factors to sweep at.")
 
 
 def code_function(model, code=0):
@@ -47,6 +56,43 @@ def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch
                                              batch_size=batch_size)
 
 
+def _factor_index(data, factor):
+    if isinstance(factor, str) and not factor.isdigit():
+        if factor not in data.factor_names:
+            raise ValueError(f"Unknown factor {factor!r}; the data set has {data.factor_names}.")
+        return data.factor_names.index(factor)
+    return int(factor)
+
+
+def code_information(model, data, code=0, num_samples=10_000, seed=0, batch_size=256):
+    """{factor: MI(code; factor) / H(code)} on i.i.d. samples (0 for a constant code)."""
+    from sklearn.metrics import mutual_info_score
+
+    factors, images = data.sample(num_samples, np.random.default_rng(seed + 1))
+    codes = np.concatenate([code_function(model, code)(images[i:i + batch_size])
+                            for i in range(0, num_samples, batch_size)])
+    entropy = mutual_info_score(codes, codes)
+    return {name: (float(mutual_info_score(codes, factors[:, k]) / entropy) if entropy else 0.0)
+            for k, name in enumerate(data.factor_names)}
+
+
+def sweep(model, data, factor, swept, code=0, bases=2, seed=0):
+    """For `bases` random combinations: {value of `factor`: the code along all values of `swept`
+    as a string of category indices}."""
+    factor, swept = _factor_index(data, factor), _factor_index(data, swept)
+    out = []
+    for base in data.sample_factors(bases, np.random.default_rng(seed + 2)):
+        rows = {}
+        for value in range(data.factor_sizes[factor]):
+            grid = np.tile(base, (data.factor_sizes[swept], 1))
+            grid[:, factor] = value
+            grid[:, swept] = np.arange(data.factor_sizes[swept])
+            codes = code_function(model, code)(data.images_from_factors(grid))
+            rows[str(value)] = "".join(str(int(c)) for c in codes)
+        out.append({"base": base.tolist(), "codes_along_" + data.factor_names[swept]: rows})
+    return out
+
+
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
@@ -58,7 +104,13 @@ def main(argv):
                "data_source": data.data_source, "factor": result["factor"],
                "num_samples": result["num_samples"], "seed": FLAGS.seed,
                "accuracy": result["accuracy"], "mapping": result["mapping"],
-               "confusion": np.asarray(result["confusion"]).tolist()}
+               "confusion": np.asarray(result["confusion"]).tolist(),
+               "code_information": code_information(model, data, FLAGS.code,
+                                                    FLAGS.num_samples, FLAGS.seed,
+                                                    FLAGS.batch_size)}
+    if FLAGS.sweep:
+        summary["sweeps"] = sweep(model, data, FLAGS.factor, FLAGS.sweep, FLAGS.code,
+                                  FLAGS.sweep_bases, FLAGS.seed)
     text = json.dumps(summary, indent=2)
     print(text)
     if FLAGS.output:
