@@ -145,3 +145,13 @@ def test_vector_data_trains_with_the_data_sets_input_shape_and_no_image_summarie
     results = train.run(config)
     assert results["steps"] == 4
     assert results["model_config"]["input_shape"] == [2]
+
+
+def test_a_setting_left_to_the_models_default_resumes_with_the_saved_value(tmp_path):
+    """A run saved with --learning_rate=1e-4 --latent_dim=10 resumes without those flags."""
+    settings = {"model": "beta_vae", "steps": 2, "checkpoint_every": 1, "eval_batches": 1,
+                "export": False, "output_dir": str(tmp_path / "run"), "verbose": 0}
+    train.run(train.default_config(latent_dim=10, learning_rate=1e-4, **settings))
+    results = train.run(train.default_config(**{**settings, "steps": 3}))
+    assert results["steps"] == 3
+    assert results["config"]["learning_rate"] == 1e-4 and results["config"]["latent_dim"] == 10

@@ -130,6 +130,10 @@ def build_model(config, observation_shape=None):
 
 
 def _check_same_run(saved, config, output_dir):
+    # A setting left to the model's default (None) resumes with the value the run was saved with.
+    for key in ("latent_dim", "learning_rate"):
+        if config[key] is None:
+            config[key] = saved.get(key)
     changed = {k: (saved.get(k), config[k]) for k in RUN_KEYS if saved.get(k) != config[k]}
     if changed:
         details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
