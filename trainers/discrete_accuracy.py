@@ -56,43 +56,6 @@ def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch
                                              batch_size=batch_size)
 
 
-def _factor_index(data, factor):
-    if isinstance(factor, str) and not factor.isdigit():
-        if factor not in data.factor_names:
-            raise ValueError(f"Unknown factor {factor!r}; the data set has {data.factor_names}.")
-        return data.factor_names.index(factor)
-    return int(factor)
-
-
-def code_information(model, data, code=0, num_samples=10_000, seed=0, batch_size=256):
-    """{factor: MI(code; factor) / H(code)} on i.i.d. samples (0 for a constant code)."""
-    from sklearn.metrics import mutual_info_score
-
-    factors, images = data.sample(num_samples, np.random.default_rng(seed + 1))
-    codes = np.concatenate([code_function(model, code)(images[i:i + batch_size])
-                            for i in range(0, num_samples, batch_size)])
-    entropy = mutual_info_score(codes, codes)
-    return {name: (float(mutual_info_score(codes, factors[:, k]) / entropy) if entropy else 0.0)
-            for k, name in enumerate(data.factor_names)}
-
-
-def sweep(model, data, factor, swept, code=0, bases=2, seed=0):
-    """For `bases` random combinations: {value of `factor`: the code along all values of `swept`
-    as a string of category indices}."""
-    factor, swept = _factor_index(data, factor), _factor_index(data, swept)
-    out = []
-    for base in data.sample_factors(bases, np.random.default_rng(seed + 2)):
-        rows = {}
-        for value in range(data.factor_sizes[factor]):
-            grid = np.tile(base, (data.factor_sizes[swept], 1))
-            grid[:, factor] = value
-            grid[:, swept] = np.arange(data.factor_sizes[swept])
-            codes = code_function(model, code)(data.images_from_factors(grid))
-            rows[str(value)] = "".join(str(int(c)) for c in codes)
-        out.append({"base": base.tolist(), "codes_along_" + data.factor_names[swept]: rows})
-    return out
-
-
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
@@ -105,12 +68,13 @@ def main(argv):
                "num_samples": result["num_samples"], "seed": FLAGS.seed,
                "accuracy": result["accuracy"], "mapping": result["mapping"],
                "confusion": np.asarray(result["confusion"]).tolist(),
-               "code_information": code_information(model, data, FLAGS.code,
-                                                    FLAGS.num_samples, FLAGS.seed,
-                                                    FLAGS.batch_size)}
+               "code_information": assignment.code_information(
+                   data, code_function(model, FLAGS.code), FLAGS.num_samples, FLAGS.seed + 1,
+                   FLAGS.batch_size)}
     if FLAGS.sweep:
-        summary["sweeps"] = sweep(model, data, FLAGS.factor, FLAGS.sweep, FLAGS.code,
-                                  FLAGS.sweep_bases, FLAGS.seed)
+        summary["sweeps"] = assignment.code_sweep(
+            data, code_function(model, FLAGS.code), FLAGS.factor, FLAGS.sweep,
+            FLAGS.sweep_bases, FLAGS.seed + 2)
     text = json.dumps(summary, indent=2)
     print(text)
     if FLAGS.output:

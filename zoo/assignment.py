@@ -193,6 +193,48 @@ def unsupervised_accuracy(codes, labels, num_codes=None, num_labels=None):
     return match_codes(codes, labels, num_codes, num_labels)["accuracy"]
 
 
+def factor_index(data, factor):
+    """The index of `factor` (a name, or an index as int or digit string) in `data`'s factors."""
+    if isinstance(factor, str) and not factor.isdigit():
+        if factor not in data.factor_names:
+            raise ValueError(f"Unknown factor {factor!r}; the data set has {data.factor_names}.")
+        return list(data.factor_names).index(factor)
+    return int(factor)
+
+
+def code_information(data, code_fn, num_samples=10_000, rng=0, batch_size=256):
+    """{factor name: MI(code; factor) / H(code)} on i.i.d. samples: which factor a discrete code
+    follows (0 for a constant code)."""
+    from sklearn.metrics import mutual_info_score
+
+    from zoo.data import as_rng
+    factors, images = data.sample(int(num_samples), as_rng(rng))
+    codes = np.concatenate([np.asarray(code_fn(images[i:i + batch_size])).reshape(-1)
+                            for i in range(0, len(images), batch_size)])
+    entropy = mutual_info_score(codes, codes)
+    return {name: float(mutual_info_score(codes, factors[:, k]) / entropy) if entropy else 0.0
+            for k, name in enumerate(data.factor_names)}
+
+
+def code_sweep(data, code_fn, factor, swept, bases=2, rng=0):
+    """At `bases` random combinations: {value of `factor`: the code along every value of `swept`,
+    as a string of category indices}, e.g. a code that follows orientation shows each shape's
+    rotational period."""
+    from zoo.data import as_rng
+    factor, swept = factor_index(data, factor), factor_index(data, swept)
+    out = []
+    for base in data.sample_factors(int(bases), as_rng(rng)):
+        rows = {}
+        for value in range(data.factor_sizes[factor]):
+            grid = np.tile(base, (data.factor_sizes[swept], 1))
+            grid[:, factor] = value
+            grid[:, swept] = np.arange(data.factor_sizes[swept])
+            codes = np.asarray(code_fn(data.images_from_factors(grid))).reshape(-1)
+            rows[str(value)] = "".join(str(int(c)) for c in codes)
+        out.append({"base": base.tolist(), "codes_along_" + data.factor_names[swept]: rows})
+    return out
+
+
 def discrete_code_accuracy(data, code_fn, factor=0, num_samples=10_000, rng=0, batch_size=256):
     """Unsupervised accuracy of a model's discrete code against one ground-truth factor.
 
@@ -206,11 +248,7 @@ def discrete_code_accuracy(data, code_fn, factor=0, num_samples=10_000, rng=0, b
     """
     # The data package is heavier; import it only when scoring.
     from zoo.data import as_rng
-    if isinstance(factor, str):
-        if factor not in data.factor_names:
-            raise ValueError(f"Unknown factor {factor!r}; the data set has {data.factor_names}.")
-        factor = list(data.factor_names).index(factor)
-    factor = int(factor)
+    factor = factor_index(data, factor)
     rng = as_rng(rng)
     codes, labels = [], []
     remaining = int(num_samples)

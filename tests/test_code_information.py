@@ -1,0 +1,27 @@
+"""What a discrete code learned when it is not the factor it is scored against."""
+import numpy as np
+
+from zoo import assignment
+from zoo.data.synthetic import IdentityData
+
+
+def _code_of_factor(k):
+    """A stand-in code function: factor `k` modulo 3 (the observations are the factors)."""
+    def code(images):
+        return np.rint(np.asarray(images)).astype(np.int64).reshape(len(images), -1)[:, k] % 3
+    return code
+
+
+def test_code_information_names_the_factor_the_code_follows():
+    data = IdentityData(factor_sizes=(3, 9, 4))
+    information = assignment.code_information(data, _code_of_factor(1), num_samples=3000)
+    assert information["factor1"] > 0.99
+    assert information["factor0"] < 0.01 and information["factor2"] < 0.01
+
+
+def test_sweep_shows_the_code_along_every_value_of_the_swept_factor():
+    data = IdentityData(factor_sizes=(3, 9, 4))
+    sweeps = assignment.code_sweep(data, _code_of_factor(1), "factor0", "factor1", bases=2)
+    assert len(sweeps) == 2
+    for entry in sweeps:
+        assert entry["codes_along_factor1"] == {str(v): "012012012" for v in range(3)}
