@@ -31,8 +31,11 @@ measurements, the settings and the data source.
   `trainers.train` from single-factor batches, then on 5,000 held-out i.i.d. points the absolute
   Spearman correlation of every latent's posterior mean with every factor and the correlation
   ratio η (the share of a latent's variance a factor explains, for any dependence: suited to
-  shape, a category, and orientation, a circle). --experiment_model_arg=free_batch_weight=1 makes
-  single-factor batches 5/6 of all batches instead of 1/3.
+  shape, a category, and orientation, a circle); and DC-IGN's own criterion
+  (`zoo.models.dc_ign.single_factor_variation`): in batches where one factor varies alone, each
+  latent's within-batch std over its std on i.i.d. data (the assigned latent should carry the
+  variation, the others stay put). --experiment_model_arg=free_batch_weight=0 trains from
+  single-factor batches only (the default 10 makes them 1/3 of all batches).
 """
 import json
 import math
@@ -309,7 +312,7 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
     import zoo.data
     from trainers import train
     from zoo import models
-    from zoo.models.dc_ign import assigned_latents
+    from zoo.models.dc_ign import assigned_latents, single_factor_variation
 
     config = train.default_config(model="dc_ign", latent_dim=5, dataset="dsprites", steps=steps,
                                   batch_size=64, seed=seed, checkpoint_every=500,
@@ -320,6 +323,7 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
     data = zoo.data.get("dsprites")
     spearman = latent_factor_correlations(model, data, seed=seed + 1)
     eta = correlation_ratios(model, data, seed=seed + 1)
+    variation = single_factor_variation(model.representation, data, seed=seed + 1)
     assignment = assigned_latents(data)
     summary = {}
     for name, j in assignment.items():
@@ -331,6 +335,11 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
                          "correlation_ratio": round(float(eta[j, k]), 3),
                          "max_other_latent_correlation_ratio": round(float(eta[others, k].max()),
                                                                      3)}
+        row = variation["factor_names"].index(name)
+        summary[name].update(
+            within_batch_variation=round(float(variation["matrix"][row, j]), 3),
+            max_other_latent_within_batch_variation=round(
+                float(variation["matrix"][row, others].max()), 3))
     return {"data_source": data.data_source, "steps": results["steps"],
             "model_config": results["model_config"],
             "train_wall_time_s": results["train_wall_time_s"],
@@ -338,6 +347,7 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
             "assigned_latents": assignment, "per_factor": summary,
             "spearman_abs_latent_by_factor": np.round(spearman, 3).tolist(),
             "correlation_ratio_latent_by_factor": np.round(eta, 3).tolist(),
+            "within_batch_variation_factor_by_latent": np.round(variation["matrix"], 3).tolist(),
             "factor_names": list(data.factor_names)}
 
 
