@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.data.ground_truth import GroundTruthData
+from zoo.data.images import StoredImages, as_uint8_images
 
 __all__ = [
     "DSPRITES_FACTOR_NAMES",
@@ -228,7 +229,7 @@ class ProceduralDSprites(GroundTruthData):
             return _render_dsprites(tf.identity(factors))
 
 
-class ArrayGroundTruthData(GroundTruthData):
+class ArrayGroundTruthData(StoredImages, GroundTruthData):
     """A ground-truth data set whose images are held in memory.
 
     Args:
@@ -259,15 +260,7 @@ class ArrayGroundTruthData(GroundTruthData):
         data_source: str,
         max_value: int | None = None,
     ):
-        images = np.asarray(images)
-        if images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8, got {images.dtype}")
-        if images.ndim == 3:
-            images = images[..., None]
-        if images.ndim != 4:
-            raise ValueError(
-                f"images must have shape [N, H, W] or [N, H, W, C], got {images.shape}"
-            )
+        images = as_uint8_images(images)
         super().__init__(
             name=name,
             factor_names=factor_names,
@@ -293,37 +286,14 @@ class ArrayGroundTruthData(GroundTruthData):
                 f"{self._describe(self.factors_of(first)[0])} appears "
                 f"{int(counts[first])} times"
             )
-        if max_value is None:
-            max_value = 1 if (images.size == 0 or int(images.max()) <= 1) else 255
-        if max_value not in (1, 255):
-            raise ValueError(f"max_value must be 1 or 255, got {max_value}")
-        self._images = images
+        self._store_images(images, max_value)
         self._classes = classes
         self._row_of_index = rows
-        self._max_value = int(max_value)
-
-    @property
-    def images(self) -> np.ndarray:
-        """The stored uint8 images ``[N, H, W, C]`` (read-only view)."""
-        view = self._images.view()
-        view.flags.writeable = False
-        return view
 
     @property
     def factor_classes(self) -> np.ndarray:
         """The factor indices of each stored image, int64 ``[N, K]``."""
         return self._classes.copy()
-
-    @property
-    def max_value(self) -> int:
-        return self._max_value
-
-    @property
-    def num_images(self) -> int:
-        return len(self._images)
-
-    def __len__(self) -> int:
-        return self.num_images
 
     def _describe(self, combination) -> str:
         pairs = ", ".join(
@@ -346,8 +316,7 @@ class ArrayGroundTruthData(GroundTruthData):
         return rows
 
     def _images_from_valid_factors(self, factors, rng):
-        rows = self.rows_of(factors)
-        return self._images[rows].astype(np.float32) * np.float32(1.0 / self._max_value)
+        return self.images_at(self.rows_of(factors))
 
     def _gather_uint8(self, factors: np.ndarray) -> np.ndarray:
         return self._images[self.rows_of(factors)]
@@ -357,8 +326,7 @@ class ArrayGroundTruthData(GroundTruthData):
         pixels = tf.numpy_function(
             self._gather_uint8, [factors], tf.uint8, stateful=False
         )
-        pixels = tf.ensure_shape(pixels, (None,) + self.observation_shape)
-        return tf.cast(pixels, tf.float32) * (1.0 / self._max_value)
+        return self._to_float_tf(tf.ensure_shape(pixels, (None,) + self.observation_shape))
 
 
 # ----------------------------------------------------------------------------

@@ -38,12 +38,13 @@ from zoo.data.ground_truth import (
     as_rng,
 )
 
-__all__ = ["ArrayImageData", "ImageData", "LabelledArrayData"]
+__all__ = ["ArrayImageData", "ImageData", "LabelledArrayData", "StoredImages"]
 
 _RNG_ALG = "philox"
 
 
-def _as_uint8_images(images) -> np.ndarray:
+def as_uint8_images(images) -> np.ndarray:
+    """``images`` as a uint8 ``[N, H, W, C]`` array (a channel axis added to ``[N, H, W]``)."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         raise ValueError(f"images must be uint8, got {images.dtype}")
@@ -82,6 +83,43 @@ def _deterministic(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
+class StoredImages:
+    """The uint8 image array behind an in-memory data set: storage, accessors and the conversion
+    to float32 in [0, 1]. A subclass validates its images with ``as_uint8_images`` (before its
+    shape is needed) and then calls ``_store_images``."""
+
+    def _store_images(self, images: np.ndarray, max_value) -> None:
+        self._images = images
+        self._max_value = _max_value(images, max_value)
+
+    @property
+    def images(self) -> np.ndarray:
+        """The stored uint8 images ``[N, H, W, C]`` (read-only view)."""
+        view = self._images.view()
+        view.flags.writeable = False
+        return view
+
+    @property
+    def max_value(self) -> int:
+        """The stored pixel value that means 1.0."""
+        return self._max_value
+
+    @property
+    def num_images(self) -> int:
+        return len(self._images)
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def images_at(self, rows) -> np.ndarray:
+        """float32 images of the given rows of the stored array."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._images[rows].astype(np.float32) * np.float32(1.0 / self._max_value)
+
+    def _to_float_tf(self, pixels: tf.Tensor) -> tf.Tensor:
+        return tf.cast(pixels, tf.float32) * (1.0 / self._max_value)
+
+
 class ImageData(ObservationData):
     """A data set of images without factors of variation.
 
@@ -108,7 +146,7 @@ class ImageData(ObservationData):
         return self.sample(n, rng)
 
 
-class ArrayImageData(ImageData):
+class ArrayImageData(StoredImages, ImageData):
     """Images held in memory as uint8 ``[N, H, W, C]`` (or ``[N, H, W]``).
 
     Args:
@@ -119,35 +157,11 @@ class ArrayImageData(ImageData):
     """
 
     def __init__(self, images, *, name: str, data_source: str, max_value: int | None = None):
-        images = _as_uint8_images(images)
+        images = as_uint8_images(images)
         if len(images) == 0:
             raise ValueError(f"{name}: no images")
         super().__init__(name=name, observation_shape=images.shape[1:], data_source=data_source)
-        self._images = images
-        self._max_value = _max_value(images, max_value)
-
-    @property
-    def images(self) -> np.ndarray:
-        """The stored uint8 images ``[N, H, W, C]`` (read-only view)."""
-        view = self._images.view()
-        view.flags.writeable = False
-        return view
-
-    @property
-    def max_value(self) -> int:
-        return self._max_value
-
-    @property
-    def num_images(self) -> int:
-        return len(self._images)
-
-    def __len__(self) -> int:
-        return self.num_images
-
-    def images_at(self, rows) -> np.ndarray:
-        """float32 images of the given rows of the stored array."""
-        rows = np.asarray(rows, dtype=np.int64)
-        return self._images[rows].astype(np.float32) * np.float32(1.0 / self._max_value)
+        self._store_images(images, max_value)
 
     def sample(self, n: int, rng=None) -> np.ndarray:
         n = _check_count(n, "n")
@@ -173,14 +187,13 @@ class ArrayImageData(ImageData):
         """
         batch_size, seed, start_step = _check_stream_args(batch_size, seed, start_step)
         shape = (batch_size,) + self.observation_shape
-        scale = 1.0 / self._max_value
 
         def make_batch(step):
             rows = self._rows_tf(batch_size, GroundTruthData._stream_seed(seed, step))
             pixels = tf.numpy_function(
                 lambda r: self._images[r], [rows], tf.uint8, stateful=False
             )
-            return tf.ensure_shape(tf.cast(pixels, tf.float32) * scale, shape)
+            return tf.ensure_shape(self._to_float_tf(pixels), shape)
 
         steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
         return _deterministic(
@@ -188,7 +201,7 @@ class ArrayImageData(ImageData):
         )
 
 
-class LabelledArrayData(GroundTruthData):
+class LabelledArrayData(StoredImages, GroundTruthData):
     """Ground-truth data in memory where a factor combination may have many images.
 
     Args:
@@ -217,7 +230,7 @@ class LabelledArrayData(GroundTruthData):
         data_source: str,
         max_value: int | None = None,
     ):
-        images = _as_uint8_images(images)
+        images = as_uint8_images(images)
         super().__init__(
             name=name,
             factor_names=factor_names,
@@ -233,30 +246,13 @@ class LabelledArrayData(GroundTruthData):
         self._order = np.argsort(index, kind="stable")
         self._counts = np.bincount(index, minlength=self.num_combinations).astype(np.int64)
         self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(np.int64)
-        self._images = images
+        self._store_images(images, max_value)
         self._classes = classes
-        self._max_value = _max_value(images, max_value)
-
-    @property
-    def images(self) -> np.ndarray:
-        view = self._images.view()
-        view.flags.writeable = False
-        return view
 
     @property
     def factor_classes(self) -> np.ndarray:
+        """The factor indices of each stored image, int64 ``[N, K]``."""
         return self._classes.copy()
-
-    @property
-    def max_value(self) -> int:
-        return self._max_value
-
-    @property
-    def num_images(self) -> int:
-        return len(self._images)
-
-    def __len__(self) -> int:
-        return self.num_images
 
     @property
     def images_per_combination(self) -> np.ndarray:
@@ -288,8 +284,7 @@ class LabelledArrayData(GroundTruthData):
         return self._rows_from_uniform(arr, as_rng(rng).random(len(arr)))
 
     def _images_from_valid_factors(self, factors, rng):
-        rows = self._rows_from_uniform(factors, as_rng(rng).random(len(factors)))
-        return self._images[rows].astype(np.float32) * np.float32(1.0 / self._max_value)
+        return self.images_at(self._rows_from_uniform(factors, as_rng(rng).random(len(factors))))
 
     def _gather_uint8(self, factors, u):
         return self._images[self._rows_from_uniform(self.validate_factors(factors), u)]
@@ -301,8 +296,7 @@ class LabelledArrayData(GroundTruthData):
             alg=_RNG_ALG,
         )
         pixels = tf.numpy_function(self._gather_uint8, [factors, u], tf.uint8, stateful=False)
-        pixels = tf.ensure_shape(pixels, (None,) + self.observation_shape)
-        return tf.cast(pixels, tf.float32) * (1.0 / self._max_value)
+        return self._to_float_tf(tf.ensure_shape(pixels, (None,) + self.observation_shape))
 
     def images_from_factors_tf(self, factors, seed=None):
         """Images for ``factors``; which of a combination's images is chosen is
