@@ -149,6 +149,22 @@ def test_batch_types_follow_the_one_to_ten_ratio_and_are_a_function_of_seed_and_
     assert FREE not in only_factors
 
 
+def test_factor_batch_weights_set_the_single_factor_batch_mix():
+    data = IdentityData(factor_sizes=(3, 4, 1, 5))
+    assert batch_type_weights(data, 0, [10, 1, 1]) == [10.0, 1.0, 1.0, 0.0]
+    actives = np.asarray([int(labels[0]) for _, labels in single_factor_stream(
+        data, 16, seed=0, free_batch_weight=0, factor_batch_weights=[10, 1, 1]).take(600)
+        .as_numpy_iterator()])
+    assert np.mean(actives == 0) == pytest.approx(10 / 12, abs=0.05)
+    assert set(actives) == {0, 1, 2}
+    with pytest.raises(ValueError, match="one weight per varying factor"):
+        batch_type_weights(data, 10, [1, 1])
+    with pytest.raises(ValueError, match="not all 0"):
+        batch_type_weights(data, 0, [0, 0, 0])
+    with pytest.raises(ValueError, match="factor_batch_weights"):
+        DCIGN(factor_batch_weights=[1, -1, 1], **SMALL)
+
+
 def test_the_stream_renders_the_batches_and_resumes_exactly():
     data = IdentityData(factor_sizes=(3, 4, 5))  # observations are the factors themselves
     stream = list(single_factor_stream(data, 8, seed=2).take(5).as_numpy_iterator())

@@ -30,7 +30,10 @@ for the paper's "intrinsic" batches, drawn with relative frequencies 1 : 1 : …
 (METHODS: about 1 : … : 10, factors : intrinsic). On ground-truth data every variation belongs to a
 factor, so there is nothing left for intrinsic batches to vary alone: the free batch draws all
 factors i.i.d. and clamps no latent (an ordinary VAE update that keeps the autoencoder good on
-general images); `free_batch_weight=0` trains from single-factor batches only. In a single-factor
+general images); `free_batch_weight=0` trains from single-factor batches only. Another reading of
+the paper's split on dSprites: shape is the sprite's identity (intrinsic) and scale, orientation
+and position are extrinsic transformations; `factor_batch_weights=[10, 1, 1, 1, 1]` with
+`free_batch_weight=0` gives that 10 : 1 : 1 : 1 : 1 mix. In a single-factor
 batch the fixed factors are one uniformly drawn combination and the varying factor takes i.i.d.
 uniform values. Batch k of the stream is a pure function of (seed, start_step + k).
 
@@ -91,20 +94,30 @@ def assigned_latents(data):
     return {data.factor_names[k]: j for j, k in enumerate(varying_factors(data))}
 
 
-def batch_type_weights(data, free_batch_weight=10.0):
-    """Relative frequencies of the batch types: 1 per varying factor, then the free type."""
-    return [1.0] * len(varying_factors(data)) + [float(free_batch_weight)]
+def batch_type_weights(data, free_batch_weight=10.0, factor_batch_weights=None):
+    """Relative frequencies of the batch types: one per varying factor (`factor_batch_weights`,
+    default 1 each), then the free type (`free_batch_weight`)."""
+    count = len(varying_factors(data))
+    factor_weights = [1.0] * count if factor_batch_weights is None else [
+        float(w) for w in factor_batch_weights]
+    if len(factor_weights) != count:
+        names = [data.factor_names[k] for k in varying_factors(data)]
+        raise ValueError(f"factor_batch_weights needs one weight per varying factor of "
+                         f"{data.name} ({count}: {names}), got {len(factor_weights)}.")
+    weights = factor_weights + [float(free_batch_weight)]
+    if not all(np.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"batch type weights must be finite, ≥ 0 and not all 0; got factor "
+                         f"weights {factor_weights} and free_batch_weight {free_batch_weight!r}.")
+    return weights
 
 
-def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight):
+def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight, factor_batch_weights):
     """step → (factors int64 [B, K], active latent int32 scalar), a pure function of
     (seed, step)."""
     varying = varying_factors(data)
     if not varying:
         raise ValueError(f"{data.name} has no factor with more than one value.")
-    weights = np.asarray(batch_type_weights(data, free_batch_weight))
-    if free_batch_weight < 0 or weights.sum() <= 0:
-        raise ValueError(f"free_batch_weight must be ≥ 0, got {free_batch_weight!r}.")
+    weights = np.asarray(batch_type_weights(data, free_batch_weight, factor_batch_weights))
     log_weights = tf.constant(np.log(np.maximum(weights, 1e-30))[None], tf.float32)
     free_type = len(varying)
     factor_of_type = tf.constant(varying + [0], tf.int64)
@@ -130,14 +143,16 @@ def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight):
     return make
 
 
-def single_factor_batch(data, batch_size, seed, step, free_batch_weight=10.0):
+def single_factor_batch(data, batch_size, seed, step, free_batch_weight=10.0,
+                        factor_batch_weights=None):
     """(factors [B, K] int64, active latent) of batch `step` of `single_factor_stream` (numpy)."""
-    factors, active = _single_factor_batch_fn(data, int(batch_size), int(seed),
-                                              free_batch_weight)(tf.constant(step, tf.int64))
+    factors, active = _single_factor_batch_fn(data, int(batch_size), int(seed), free_batch_weight,
+                                              factor_batch_weights)(tf.constant(step, tf.int64))
     return factors.numpy(), int(active)
 
 
-def single_factor_stream(data, batch_size, seed, start_step=0, free_batch_weight=10.0):
+def single_factor_stream(data, batch_size, seed, start_step=0, free_batch_weight=10.0,
+                         factor_batch_weights=None):
     """Infinite `tf.data` stream of (images [B, H, W, C], active latent [B] int32) batches: in a
     batch of type j the j-th varying factor varies and the others are fixed (active latent j); a
     free batch (active latent −1) draws all factors i.i.d. Types are drawn with frequencies
@@ -145,7 +160,7 @@ def single_factor_stream(data, batch_size, seed, start_step=0, free_batch_weight
     batch_size, seed, start_step = int(batch_size), int(seed), int(start_step)
     if batch_size < 2:
         raise ValueError("DC-IGN batches need at least 2 observations (a batch mean to clamp to).")
-    make = _single_factor_batch_fn(data, batch_size, seed, free_batch_weight)
+    make = _single_factor_batch_fn(data, batch_size, seed, free_batch_weight, factor_batch_weights)
     shape = (batch_size,) + tuple(data.observation_shape)
 
     def batch(step):
@@ -198,6 +213,10 @@ class DCIGN(VAE):
     Args:
       beta: KL weight (1: the VAE objective of the paper).
       free_batch_weight: relative frequency of free batches against 1 per factor (10).
+      factor_batch_weights: relative frequencies of the single-factor batch types, one per
+        varying factor of the training data in order (None: 1 each). E.g. [10, 1, 1, 1, 1] with
+        free_batch_weight=0 on dSprites treats shape as the paper's intrinsic property (the
+        sprite's identity; scale, orientation and position are the extrinsic transformations).
       invariance_weight: factor on the clamped latents' gradient z − z̄ (1: the paper's rule).
       **kwargs: the base `VAE`'s arguments. latent_dim must be at least the number of varying
         factors of the data set it is trained on.
@@ -209,16 +228,21 @@ class DCIGN(VAE):
 
     regularizer_terms = ("invariance",)
 
-    def __init__(self, beta=1.0, free_batch_weight=10.0, invariance_weight=1.0, **kwargs):
+    def __init__(self, beta=1.0, free_batch_weight=10.0, invariance_weight=1.0,
+                 factor_batch_weights=None, **kwargs):
         self.beta = non_negative("beta", beta)
         self.free_batch_weight = non_negative("free_batch_weight", free_batch_weight)
+        self.factor_batch_weights = (None if factor_batch_weights is None else
+                                     [non_negative("factor_batch_weights", w)
+                                      for w in factor_batch_weights])
         self.invariance_weight = non_negative("invariance_weight", invariance_weight)
         super().__init__(**kwargs)
 
     def get_config(self):
         return {**super().get_config(), "beta": self.beta,
                 "free_batch_weight": self.free_batch_weight,
-                "invariance_weight": self.invariance_weight}
+                "invariance_weight": self.invariance_weight,
+                "factor_batch_weights": self.factor_batch_weights}
 
     def training_stream(self, data, batch_size, seed, start_step=0):
         """`single_factor_stream` of `data` (the `trainers.train` hook)."""
@@ -227,7 +251,7 @@ class DCIGN(VAE):
             raise ValueError(f"DC-IGN assigns one latent per varying factor: {data.name} needs "
                              f"latent_dim ≥ {needed}, got {self.latent_dim}.")
         return single_factor_stream(data, batch_size * self.batches_per_step, seed, start_step,
-                                    self.free_batch_weight)
+                                    self.free_batch_weight, self.factor_batch_weights)
 
     def compute_loss_terms(self, x, training, active_latent=FREE):
         """Loss terms with the latents clamped for a batch whose active latent is `active_latent`
