@@ -159,6 +159,12 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
     Logged terms: loss (= discriminator_loss + generator_loss, a progress indicator only),
     discriminator_loss, generator_loss, info_categorical (CE_cat, nats), info_continuous
     (NLL_cont, nats), real_probability and fake_probability (mean D(x), D(G(z, c))).
+    Read real_probability and fake_probability from the training log: at evaluation
+    (`evaluate`, `training=False`) the trunk's batch normalisation uses moving statistics that
+    average real and fake batches (D sees them as separate batches in training), so D's outputs
+    there are not calibrated (e.g. real ≈ 0.05 after a run whose training log shows ≈ 0.5).
+    Q's codes, which the representation uses, are not affected in that way (the digits
+    experiment scores them in evaluation mode).
     """
 
     logged_terms = ("loss", "discriminator_loss", "generator_loss", "info_categorical",
