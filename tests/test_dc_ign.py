@@ -78,10 +78,26 @@ def test_clamped_latents_get_exactly_the_difference_from_the_mean_and_the_active
     assert float(free_loss) == pytest.approx(float(plain_loss))
 
 
+def test_a_factor_with_a_block_of_latents_has_all_of_them_active():
+    np.testing.assert_array_equal(active_mask(2, 7, [1, 1, 2, 1, 1]).numpy(),
+                                  [0, 0, 1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(active_mask(4, 7, [1, 1, 2, 1, 1]).numpy(),
+                                  [0, 0, 0, 0, 0, 1, 0])  # latent 6 is unassigned: always clamped
+    np.testing.assert_array_equal(active_mask(FREE, 7, [1, 1, 2, 1, 1]).numpy(), np.ones(7))
+    model = DCIGN(latents_per_factor=[1, 1, 2, 1, 1], **SMALL)
+    assert DCIGN.from_config(model.get_config()).latents_per_factor == [1, 1, 2, 1, 1]
+    with pytest.raises(ValueError, match="latent_dim is 6"):
+        DCIGN(latents_per_factor=[2, 2, 2, 1], **SMALL)
+    with pytest.raises(ValueError, match="counts ≥ 1"):
+        DCIGN(latents_per_factor=[1, 0], **SMALL)
+    with pytest.raises(ValueError, match="one count per varying factor"):
+        model.training_stream(IdentityData(factor_sizes=(3, 4)), 8, seed=0)
+
+
 def test_invariance_term_is_logged_for_clamped_batches_only():
     model = DCIGN(**SMALL)
     images = (np.random.default_rng(2).random((4, 64, 64, 1)) > 0.9).astype(np.float32)
-    clamped = model.compute_loss_terms(images, training=True, active_latent=1)
+    clamped = model.compute_loss_terms(images, training=True, batch_type=1)
     free = model.compute_loss_terms(images, training=True)
     assert float(clamped["invariance"]) > 0 and float(free["invariance"]) == 0.0
     # Clamping changes only the decoder input: the KL sees the unclamped posterior.
@@ -91,8 +107,10 @@ def test_invariance_term_is_logged_for_clamped_batches_only():
 # ------------------------------------------------------------------------ single-factor batches
 def test_in_a_single_factor_batch_only_the_assigned_factor_varies():
     data = zoo.data.get("dsprites")
-    assert assigned_latents(data) == {"shape": 0, "scale": 1, "orientation": 2, "posX": 3,
-                                      "posY": 4}
+    assert assigned_latents(data) == {"shape": [0], "scale": [1], "orientation": [2], "posX": [3],
+                                      "posY": [4]}
+    assert assigned_latents(data, [1, 1, 2, 1, 1]) == {
+        "shape": [0], "scale": [1], "orientation": [2, 3], "posX": [4], "posY": [5]}
     seen = set()
     for step in range(60):  # (free batches as frequent as the others: every type shows up)
         factors, active = single_factor_batch(data, 64, seed=5, step=step, free_batch_weight=1)

@@ -4,7 +4,9 @@ METHODS §11.
 A VAE (loss = recon + β·KL, β = 1) trained from batches in which ONE chosen factor varies and all
 others are fixed. Latent j is assigned to the j-th factor of the data set that takes more than one
 value (dSprites: shape, scale, orientation, posX, posY → latents 0–4); latents beyond the number
-of such factors are unassigned.
+of such factors are unassigned. `latents_per_factor` gives a factor a block of consecutive latents
+instead (as the paper's intrinsic properties had a group of latents): e.g. [1, 1, 2, 1, 1] gives
+dSprites' orientation, a circle, which one real number can only cover with a jump, latents 2–3.
 
 For a batch in which factor k varies (its assigned latent is the *active* one):
 
@@ -39,7 +41,7 @@ uniform values. Batch k of the stream is a pure function of (seed, start_step + 
 
 `trainers.train` trains this model from that stream through the `training_stream` hook. A batch
 given without a batch type (e.g. `fit(images)`) is a free batch; `evaluate` scores the plain ELBO.
-`representation(x)` is the posterior mean; `assigned_latents(data)` names the latent of each
+`representation(x)` is the posterior mean; `assigned_latents(data)` names the latents of each
 factor.
 """
 import keras
@@ -77,21 +79,42 @@ def clamp_latents(z, active, invariance_weight=1.0):
     return _clamp(z)
 
 
-def active_mask(active_latent, latent_dim):
-    """[d] mask of the active latent; all ones for a free batch (active_latent = FREE)."""
-    active_latent = tf.cast(active_latent, tf.int32)
-    return tf.where(active_latent < 0, tf.ones([latent_dim]),
-                    tf.one_hot(tf.maximum(active_latent, 0), latent_dim))
+def latent_groups(latents_per_factor):
+    """The latents of each batch type: consecutive blocks of the given sizes, e.g.
+    [1, 1, 2] → [[0], [1], [2, 3]]."""
+    groups, start = [], 0
+    for count in latents_per_factor:
+        groups.append(list(range(start, start + count)))
+        start += count
+    return groups
+
+
+def active_mask(batch_type, latent_dim, latents_per_factor=None):
+    """[d] mask of the active latents of a batch of type `batch_type` (the j-th varying factor
+    varies): latent j, or the j-th block of `latents_per_factor`; all ones for a free batch
+    (batch_type = FREE)."""
+    batch_type = tf.cast(batch_type, tf.int32)
+    if latents_per_factor is None:
+        masks = tf.eye(latent_dim)
+    else:
+        masks = np.zeros((len(latents_per_factor), latent_dim), np.float32)
+        for row, group in enumerate(latent_groups(latents_per_factor)):
+            masks[row, group] = 1.0
+    return tf.where(batch_type < 0, tf.ones([latent_dim]),
+                    tf.gather(masks, tf.maximum(batch_type, 0)))
 
 
 def varying_factors(data):
-    """Indices of the data set's factors with more than one value, in order (latent j ↔ the j-th)."""
+    """Indices of the data set's factors with more than one value, in order (batch type j ↔ the
+    j-th)."""
     return [k for k, size in enumerate(data.factor_sizes) if size > 1]
 
 
-def assigned_latents(data):
-    """{factor name: latent index} of DC-IGN's assignment on `data`."""
-    return {data.factor_names[k]: j for j, k in enumerate(varying_factors(data))}
+def assigned_latents(data, latents_per_factor=None):
+    """{factor name: [latent indices]} of DC-IGN's assignment on `data`."""
+    varying = varying_factors(data)
+    counts = [1] * len(varying) if latents_per_factor is None else latents_per_factor
+    return {data.factor_names[k]: group for k, group in zip(varying, latent_groups(counts))}
 
 
 def batch_type_weights(data, free_batch_weight=10.0, factor_batch_weights=None):
@@ -112,7 +135,7 @@ def batch_type_weights(data, free_batch_weight=10.0, factor_batch_weights=None):
 
 
 def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight, factor_batch_weights):
-    """step → (factors int64 [B, K], active latent int32 scalar), a pure function of
+    """step → (factors int64 [B, K], batch type int32 scalar), a pure function of
     (seed, step)."""
     varying = varying_factors(data)
     if not varying:
@@ -145,7 +168,7 @@ def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight, factor_ba
 
 def single_factor_batch(data, batch_size, seed, step, free_batch_weight=10.0,
                         factor_batch_weights=None):
-    """(factors [B, K] int64, active latent) of batch `step` of `single_factor_stream` (numpy)."""
+    """(factors [B, K] int64, batch type) of batch `step` of `single_factor_stream` (numpy)."""
     factors, active = _single_factor_batch_fn(data, int(batch_size), int(seed), free_batch_weight,
                                               factor_batch_weights)(tf.constant(step, tf.int64))
     return factors.numpy(), int(active)
@@ -153,10 +176,10 @@ def single_factor_batch(data, batch_size, seed, step, free_batch_weight=10.0,
 
 def single_factor_stream(data, batch_size, seed, start_step=0, free_batch_weight=10.0,
                          factor_batch_weights=None):
-    """Infinite `tf.data` stream of (images [B, H, W, C], active latent [B] int32) batches: in a
-    batch of type j the j-th varying factor varies and the others are fixed (active latent j); a
-    free batch (active latent −1) draws all factors i.i.d. Types are drawn with frequencies
-    `batch_type_weights`; batch k is a pure function of (seed, start_step + k)."""
+    """Infinite `tf.data` stream of (images [B, H, W, C], batch type [B] int32) batches: in a
+    batch of type j the j-th varying factor varies and the others are fixed (its latents are the
+    active ones); a free batch (type FREE = −1) draws all factors i.i.d. Types are drawn with
+    frequencies `batch_type_weights`; batch k is a pure function of (seed, start_step + k)."""
     batch_size, seed, start_step = int(batch_size), int(seed), int(start_step)
     if batch_size < 2:
         raise ValueError("DC-IGN batches need at least 2 observations (a batch mean to clamp to).")
@@ -218,8 +241,10 @@ class DCIGN(VAE):
         free_batch_weight=0 on dSprites treats shape as the paper's intrinsic property (the
         sprite's identity; scale, orientation and position are the extrinsic transformations).
       invariance_weight: factor on the clamped latents' gradient z − z̄ (1: the paper's rule).
-      **kwargs: the base `VAE`'s arguments. latent_dim must be at least the number of varying
-        factors of the data set it is trained on.
+      latents_per_factor: how many consecutive latents each varying factor gets, in order (None:
+        1 each).
+      **kwargs: the base `VAE`'s arguments. latent_dim must be at least the number of latents
+        assigned on the data set it is trained on.
 
     Logged terms: loss, recon, kl, elbo, invariance (mean over the batch and the clamped latents
     of ½(z − z̄)², whose gradient, times invariance_weight, the clamped latents receive; 0 for free
@@ -229,36 +254,50 @@ class DCIGN(VAE):
     regularizer_terms = ("invariance",)
 
     def __init__(self, beta=1.0, free_batch_weight=10.0, invariance_weight=1.0,
-                 factor_batch_weights=None, **kwargs):
+                 factor_batch_weights=None, latents_per_factor=None, **kwargs):
         self.beta = non_negative("beta", beta)
         self.free_batch_weight = non_negative("free_batch_weight", free_batch_weight)
         self.factor_batch_weights = (None if factor_batch_weights is None else
                                      [non_negative("factor_batch_weights", w)
                                       for w in factor_batch_weights])
         self.invariance_weight = non_negative("invariance_weight", invariance_weight)
+        if latents_per_factor is not None:
+            latents_per_factor = [int(count) for count in latents_per_factor]
+            if not latents_per_factor or min(latents_per_factor) < 1:
+                raise ValueError(f"latents_per_factor must list counts ≥ 1, got "
+                                 f"{latents_per_factor}.")
+        self.latents_per_factor = latents_per_factor
         super().__init__(**kwargs)
+        if latents_per_factor is not None and sum(latents_per_factor) > self.latent_dim:
+            raise ValueError(f"latents_per_factor {latents_per_factor} assigns "
+                             f"{sum(latents_per_factor)} latents but latent_dim is "
+                             f"{self.latent_dim}.")
 
     def get_config(self):
         return {**super().get_config(), "beta": self.beta,
                 "free_batch_weight": self.free_batch_weight,
                 "invariance_weight": self.invariance_weight,
-                "factor_batch_weights": self.factor_batch_weights}
+                "factor_batch_weights": self.factor_batch_weights,
+                "latents_per_factor": self.latents_per_factor}
 
     def training_stream(self, data, batch_size, seed, start_step=0):
         """`single_factor_stream` of `data` (the `trainers.train` hook)."""
-        needed = len(varying_factors(data))
-        if self.latent_dim < needed:
+        count = len(varying_factors(data))
+        if self.latents_per_factor is None and self.latent_dim < count:
             raise ValueError(f"DC-IGN assigns one latent per varying factor: {data.name} needs "
-                             f"latent_dim ≥ {needed}, got {self.latent_dim}.")
+                             f"latent_dim ≥ {count}, got {self.latent_dim}.")
+        if self.latents_per_factor is not None and len(self.latents_per_factor) != count:
+            raise ValueError(f"latents_per_factor needs one count per varying factor of "
+                             f"{data.name} ({count}), got {self.latents_per_factor}.")
         return single_factor_stream(data, batch_size * self.batches_per_step, seed, start_step,
                                     self.free_batch_weight, self.factor_batch_weights)
 
-    def compute_loss_terms(self, x, training, active_latent=FREE):
-        """Loss terms with the latents clamped for a batch whose active latent is `active_latent`
-        (FREE: nothing clamped, the plain β-VAE terms)."""
+    def compute_loss_terms(self, x, training, batch_type=FREE):
+        """Loss terms with the latents clamped for a batch of type `batch_type` (the j-th varying
+        factor varies; FREE: nothing clamped, the plain β-VAE terms)."""
         x = self.check_images(x)
         mean, logvar, z = self.posterior_sample(x, training)
-        active = active_mask(active_latent, self.latent_dim)
+        active = active_mask(batch_type, self.latent_dim, self.latents_per_factor)
         recon = self.reconstruction_loss(x, clamp_latents(z, active, self.invariance_weight),
                                          training)
         kl, _ = self.standard_kl(mean, logvar)
@@ -269,6 +308,6 @@ class DCIGN(VAE):
 
     def train_step(self, data):
         x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
-        active_latent = FREE if labels is None else tf.reshape(labels, [-1])[0]
+        batch_type = FREE if labels is None else tf.reshape(labels, [-1])[0]
         return self.optimizer_step(
-            lambda: self.compute_loss_terms(x, training=True, active_latent=active_latent))
+            lambda: self.compute_loss_terms(x, training=True, batch_type=batch_type))
