@@ -19,10 +19,8 @@ For a batch in which factor k varies (its assigned latent is the *active* one):
 How strong that pull is relative to the reconstruction gradient depends on how the reconstruction
 loss is normalised, which the paper does not fix. Here recon is summed over pixels and averaged
 over the batch, so the active latent's per-example gradient is 1/B of its image's loss gradient
-while the clamped latents get the full z − z̄; on dSprites after 9k steps the former is still 3–20×
-larger (≈1.2 vs 0.06–0.5) and the encoder shares features between latents (shape and scale in
-one "size" direction). `invariance_weight` (default 1, the paper's rule) multiplies the clamped
-latents' gradient.
+while the clamped latents get the full z − z̄. `invariance_weight` (default 1, the paper's rule)
+multiplies the clamped latents' gradient.
 
 Both act on the reparameterised sample z that feeds the decoder (`clamp_latents`, an exact
 `tf.custom_gradient`). The KL term sees the unclamped posterior.
@@ -94,12 +92,10 @@ def active_mask(batch_type, latent_dim, latents_per_factor=None):
     varies): latent j, or the j-th block of `latents_per_factor`; all ones for a free batch
     (batch_type = FREE)."""
     batch_type = tf.cast(batch_type, tf.int32)
-    if latents_per_factor is None:
-        masks = tf.eye(latent_dim)
-    else:
-        masks = np.zeros((len(latents_per_factor), latent_dim), np.float32)
-        for row, group in enumerate(latent_groups(latents_per_factor)):
-            masks[row, group] = 1.0
+    counts = [1] * latent_dim if latents_per_factor is None else latents_per_factor
+    masks = np.zeros((len(counts), latent_dim), np.float32)
+    for row, group in enumerate(latent_groups(counts)):
+        masks[row, group] = 1.0
     return tf.where(batch_type < 0, tf.ones([latent_dim]),
                     tf.gather(masks, tf.maximum(batch_type, 0)))
 
@@ -169,9 +165,10 @@ def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight, factor_ba
 def single_factor_batch(data, batch_size, seed, step, free_batch_weight=10.0,
                         factor_batch_weights=None):
     """(factors [B, K] int64, batch type) of batch `step` of `single_factor_stream` (numpy)."""
-    factors, active = _single_factor_batch_fn(data, int(batch_size), int(seed), free_batch_weight,
-                                              factor_batch_weights)(tf.constant(step, tf.int64))
-    return factors.numpy(), int(active)
+    factors, batch_type = _single_factor_batch_fn(
+        data, int(batch_size), int(seed), free_batch_weight,
+        factor_batch_weights)(tf.constant(step, tf.int64))
+    return factors.numpy(), int(batch_type)
 
 
 def single_factor_stream(data, batch_size, seed, start_step=0, free_batch_weight=10.0,
@@ -202,9 +199,8 @@ def single_factor_variation(representation_fn, data, seed=0, batches_per_factor=
                             batch_size=64, num_global=5000):
     """How much each code varies when one factor varies alone: DC-IGN's own criterion.
 
-    For each varying factor k: `batches_per_factor` batches in which factor k takes i.i.d. uniform
-    values and the others are one uniformly drawn combination (the construction of the training
-    batches). Entry [k, j] is the mean over those batches of code j's within-batch standard
+    For each varying factor k: `batches_per_factor` batches of type k of `single_factor_batch`
+    (factor k takes i.i.d. uniform values, the others one uniformly drawn combination). Entry [k, j] is the mean over those batches of code j's within-batch standard
     deviation divided by its standard deviation over `num_global` i.i.d. points (0 for a constant
     code). A trained DC-IGN should show a dominant diagonal: in factor k's batches its assigned
     latent carries the variation and the clamped ones stay put. A pure function of
@@ -218,10 +214,11 @@ def single_factor_variation(representation_fn, data, seed=0, batches_per_factor=
         num_global, rng), rng)))
     global_std = codes.std(axis=0)
     matrix = np.zeros((len(varying), codes.shape[1]))
-    for row, k in enumerate(varying):
-        for _ in range(batches_per_factor):
-            factors = np.repeat(data.sample_factors(1, rng), batch_size, axis=0)
-            factors[:, k] = rng.integers(data.factor_sizes[k], size=batch_size)
+    for row in range(len(varying)):
+        only_this_type = np.eye(len(varying))[row]
+        for step in range(batches_per_factor):
+            factors, _ = single_factor_batch(data, batch_size, seed, step, free_batch_weight=0,
+                                             factor_batch_weights=only_this_type)
             batch_std = np.asarray(representation_fn(data.images_from_factors(factors, rng))).std(0)
             matrix[row] += np.divide(batch_std, global_std, out=np.zeros_like(batch_std),
                                      where=global_std > 0)
