@@ -36,6 +36,7 @@ def test_clamp_forward_replaces_inactive_latents_by_their_batch_mean():
 
 
 def test_clamped_latents_get_exactly_the_difference_from_the_mean_and_the_active_the_normal():
+    # The clamp is applied to the posterior parameters; any [B, d] tensor behaves the same.
     model = DCIGN(**SMALL)
     rng = np.random.default_rng(1)
     images = (rng.random((8, 64, 64, 1)) > 0.9).astype(np.float32)
@@ -58,7 +59,9 @@ def test_clamped_latents_get_exactly_the_difference_from_the_mean_and_the_active
     assert float(loss) == pytest.approx(float(loss_at_clamped))
     np.testing.assert_array_equal(through_clamp[:, 3], normal[:, 3])
     assert np.abs(normal[:, 3]).max() > 0
-    deviation = z.numpy() - z.numpy().mean(axis=0, keepdims=True)
+    # Per example the difference from the batch mean; like every term of the batch-mean loss,
+    # divided by the batch size.
+    deviation = (z.numpy() - z.numpy().mean(axis=0, keepdims=True)) / 8
     for j in (0, 1, 2, 4, 5):
         np.testing.assert_array_equal(through_clamp[:, j], deviation[:, j])
     # invariance_weight scales the clamped latents' gradient only.
@@ -94,14 +97,35 @@ def test_a_factor_with_a_block_of_latents_has_all_of_them_active():
         model.training_stream(IdentityData(factor_sizes=(3, 4)), 8, seed=0)
 
 
-def test_invariance_term_is_logged_for_clamped_batches_only():
+def test_the_clamp_acts_on_the_posterior_parameters_before_sampling():
     model = DCIGN(**SMALL)
     images = (np.random.default_rng(2).random((4, 64, 64, 1)) > 0.9).astype(np.float32)
+    posterior = model.encode(images)
+    active = active_mask(1, 6)
     clamped = model.compute_loss_terms(images, training=True, batch_type=1)
     free = model.compute_loss_terms(images, training=True)
-    assert float(clamped["invariance"]) > 0 and float(free["invariance"]) == 0.0
-    # Clamping changes only the decoder input: the KL sees the unclamped posterior.
-    assert float(clamped["kl"]) == pytest.approx(float(free["kl"]))
+    # The KL is that of the clamped posterior (batch-mean μ and log σ² outside latent 1).
+    mean, logvar = (clamp_latents(posterior[key], active) for key in ("mean", "logvar"))
+    assert float(clamped["kl"]) == pytest.approx(float(model.standard_kl(mean, logvar)[0]),
+                                                 rel=1e-6)
+    assert float(free["kl"]) == pytest.approx(
+        float(model.standard_kl(posterior["mean"], posterior["logvar"])[0]), rel=1e-6)
+    # The logged invariance: ½ (p − p̄)² of both parameters over the clamped latents, batch mean.
+    expected = sum(0.5 * np.sum((p - p.mean(0)) ** 2 * (1 - active.numpy()), axis=1).mean()
+                   for p in (posterior["mean"].numpy(), posterior["logvar"].numpy()))
+    assert float(clamped["invariance"]) == pytest.approx(expected, rel=1e-5)
+    assert float(free["invariance"]) == 0.0
+    # Clamped latents get only the invariance gradient: their KL and reconstruction gradients are
+    # dropped, so an encoder output that is already constant over the batch gets none at all.
+    same = np.repeat(images[:1], 4, axis=0)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss_terms(same, training=True, batch_type=1)["loss"]
+    # The posterior head's kernel: columns j → μ_j, columns d + j → log σ²_j.
+    kernel_gradient = tape.gradient(loss, model.posterior_head.dense.kernel).numpy()
+    d = model.latent_dim
+    for j in (0, 2, 3, 4, 5):
+        assert not kernel_gradient[:, j].any() and not kernel_gradient[:, d + j].any(), j
+    assert kernel_gradient[:, 1].any() and kernel_gradient[:, d + 1].any()
 
 
 # ------------------------------------------------------------------------ single-factor batches

@@ -8,22 +8,25 @@ of such factors are unassigned. `latents_per_factor` gives a factor a block of c
 instead (as the paper's intrinsic properties had a group of latents): e.g. [1, 1, 2, 1, 1] gives
 dSprites' orientation, a circle, which one real number can only cover with a jump, latents 2–3.
 
-For a batch in which factor k varies (its assigned latent is the *active* one):
+For a batch in which factor k varies (its assigned latent is the *active* one), the clamp acts on
+the encoder's outputs, the posterior parameters (μ, log σ²), before the reparameterised sample, as
+in the authors' implementation (willwhitney/dc-ign, where the clamp and gradient filter sit on the
+encoder's mean and variance heads):
 
-- forward: every latent except the active one is replaced by its batch mean ("clamped"), so the
-  decoder can explain the batch's variation only through the active latent;
-- backward: the active latent gets its normal gradient; each clamped latent z_ij gets the gradient
-  z_ij − mean_i(z_j), its difference from the batch mean (the gradient of ½ Σ_i (z_ij − z̄_j)² with
-  z̄ held fixed), which pulls the clamped latents towards invariance within the batch.
+- forward: every latent except the active one has its μ and log σ² replaced by their batch means
+  ("clamped"), so z_ij = μ̄_j + σ̄_j·ε_ij and the decoder can explain the batch's variation only
+  through the active latent;
+- backward: the active latent's parameters get their normal gradient; each clamped parameter p_ij
+  gets invariance_weight · (p_ij − mean_i p_ij)/B instead (whatever the upstream gradient): the
+  gradient of invariance_weight · mean_i ½ Σ_j (p_ij − p̄_j)² with p̄ held fixed. Per example that
+  is exactly the paper's "difference from the batch mean"; the 1/B is the same batch averaging
+  every other term of the loss gets (the authors summed the loss over the batch), so the
+  invariance gradient stands to the reconstruction gradient as in the paper.
 
-How strong that pull is relative to the reconstruction gradient depends on how the reconstruction
-loss is normalised, which the paper does not fix. Here recon is summed over pixels and averaged
-over the batch, so the active latent's per-example gradient is 1/B of its image's loss gradient
-while the clamped latents get the full z − z̄. `invariance_weight` (default 1, the paper's rule)
-multiplies the clamped latents' gradient.
-
-Both act on the reparameterised sample z that feeds the decoder (`clamp_latents`, an exact
-`tf.custom_gradient`). The KL term sees the unclamped posterior.
+The KL term is that of the clamped posterior (what the decoder is fed from), so a clamped latent
+learns only from the invariance gradient in that batch. Clamping μ rather than the sample matters:
+clamping z would make the invariance gradient pull the noise σ·ε towards its batch mean too and so
+shrink every posterior σ, paying KL for no information.
 
 Batch types (`single_factor_stream`): one type per varying factor, plus a "free" type standing in
 for the paper's "intrinsic" batches, drawn with relative frequencies 1 : 1 : … : `free_batch_weight`
@@ -53,28 +56,38 @@ FREE = -1
 _STREAM_SALT = 0x0DC16  # folded into the stream seeds: these batches differ from `data.stream`'s
 
 
-def clamp_latents(z, active, invariance_weight=1.0):
-    """DC-IGN's clamp with its invariance gradient.
+def clamp_latents(params, active, invariance_weight=1.0):
+    """DC-IGN's clamp with its invariance gradient, for one [B, d] tensor of posterior parameters
+    (μ or log σ²).
 
-    z: [B, d] codes; active: [d] mask (1 for the active latent(s), 0 for clamped ones).
+    active: [d] mask (1 for the active latent(s), 0 for clamped ones).
     Forward: active columns pass unchanged, clamped columns become their batch mean.
-    Backward: upstream gradient for the active columns; invariance_weight · (z − batch mean) for
-    the clamped columns (independent of the upstream gradient).
+    Backward: the upstream gradient for the active columns; invariance_weight · (p − batch mean)/B
+    for the clamped columns, independent of the upstream gradient (module docstring).
     """
-    active = tf.cast(active, z.dtype)
-    invariance_weight = tf.cast(invariance_weight, z.dtype)
+    active = tf.cast(active, params.dtype)
+    invariance_weight = tf.cast(invariance_weight, params.dtype)
 
     @tf.custom_gradient
-    def _clamp(codes):
-        batch_mean = tf.reduce_mean(codes, axis=0, keepdims=True)
-        clamped = active * codes + (1.0 - active) * batch_mean
+    def _clamp(values):
+        batch_mean = tf.reduce_mean(values, axis=0, keepdims=True)
+        clamped = active * values + (1.0 - active) * batch_mean
+        batch_size = tf.cast(tf.shape(values)[0], values.dtype)
 
         def gradient(upstream):
-            return active * upstream + invariance_weight * (1.0 - active) * (codes - batch_mean)
+            return (active * upstream
+                    + invariance_weight * (1.0 - active) * (values - batch_mean) / batch_size)
 
         return clamped, gradient
 
-    return _clamp(z)
+    return _clamp(params)
+
+
+def invariance_term(params, active):
+    """mean_i ½ Σ_j (1 − active_j)(p_ij − p̄_j)²: the quantity whose gradient `clamp_latents`
+    gives the clamped columns (for logging)."""
+    deviation = params - tf.reduce_mean(params, axis=0, keepdims=True)
+    return tf.reduce_mean(tf.reduce_sum(0.5 * (1.0 - active) * tf.square(deviation), axis=-1))
 
 
 def latent_groups(latents_per_factor):
@@ -237,15 +250,16 @@ class DCIGN(VAE):
         varying factor of the training data in order (None: 1 each). E.g. [10, 1, 1, 1, 1] with
         free_batch_weight=0 on dSprites treats shape as the paper's intrinsic property (the
         sprite's identity; scale, orientation and position are the extrinsic transformations).
-      invariance_weight: factor on the clamped latents' gradient z − z̄ (1: the paper's rule).
+      invariance_weight: factor on the clamped parameters' gradient (p − p̄)/B (1: the paper's
+        rule).
       latents_per_factor: how many consecutive latents each varying factor gets, in order (None:
         1 each).
       **kwargs: the base `VAE`'s arguments. latent_dim must be at least the number of latents
         assigned on the data set it is trained on.
 
-    Logged terms: loss, recon, kl, elbo, invariance (mean over the batch and the clamped latents
-    of ½(z − z̄)², whose gradient, times invariance_weight, the clamped latents receive; 0 for free
-    batches).
+    Logged terms: loss, recon, kl (of the clamped posterior), elbo, invariance (`invariance_term`
+    of μ plus that of log σ²: the quantity whose gradient, times invariance_weight, the clamped
+    parameters receive; 0 for free batches).
     """
 
     regularizer_terms = ("invariance",)
@@ -290,18 +304,18 @@ class DCIGN(VAE):
                                     self.free_batch_weight, self.factor_batch_weights)
 
     def compute_loss_terms(self, x, training, batch_type=FREE):
-        """Loss terms with the latents clamped for a batch of type `batch_type` (the j-th varying
-        factor varies; FREE: nothing clamped, the plain β-VAE terms)."""
-        x = self.check_images(x)
-        mean, logvar, z = self.posterior_sample(x, training)
+        """Loss terms with the posterior clamped for a batch of type `batch_type` (the j-th
+        varying factor varies; FREE: nothing clamped, the plain β-VAE terms)."""
+        posterior = self.encode(x, training=training)
         active = active_mask(batch_type, self.latent_dim, self.latents_per_factor)
-        recon = self.reconstruction_loss(x, clamp_latents(z, active, self.invariance_weight),
-                                         training)
+        mean, logvar = (clamp_latents(posterior[key], active, self.invariance_weight)
+                        for key in ("mean", "logvar"))
+        recon = self.reconstruction_loss(x, self.latent_sample(mean, logvar, training), training)
         kl, _ = self.standard_kl(mean, logvar)
-        deviation = tf.stop_gradient(z - tf.reduce_mean(z, axis=0, keepdims=True))
-        invariance = tf.reduce_mean(tf.reduce_sum(0.5 * (1.0 - active) * tf.square(deviation),
-                                                  axis=-1))
-        return self.loss_terms(recon + self.beta * kl, recon, kl, {"invariance": invariance})
+        invariance = (invariance_term(posterior["mean"], active)
+                      + invariance_term(posterior["logvar"], active))
+        return self.loss_terms(recon + self.beta * kl, recon, kl,
+                               {"invariance": tf.stop_gradient(invariance)})
 
     def train_step(self, data):
         x, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
