@@ -23,10 +23,13 @@ encoder's mean and variance heads):
   every other term of the loss gets (the authors summed the loss over the batch), so the
   invariance gradient stands to the reconstruction gradient as in the paper.
 
-The KL term is that of the clamped posterior (what the decoder is fed from), so a clamped latent
-learns only from the invariance gradient in that batch. Clamping μ rather than the sample matters:
-clamping z would make the invariance gradient pull the noise σ·ε towards its batch mean too and so
-shrink every posterior σ, paying KL for no information.
+The KL term is that of each example's own (unclamped) posterior, so every latent is regularised
+in every batch; the clamp changes only what the decoder is fed. (In the authors' code the gradient
+filter also drops the KL gradient of the clamped latents; with it, nothing but a latent's own
+batches, a fifth of all on dSprites, holds its posterior near the prior, and the KL grew without
+bound in our runs.) Clamping μ rather than the sample matters: clamping z would make the
+invariance gradient pull the noise σ·ε towards its batch mean too and so shrink every posterior
+σ, paying KL for no information.
 
 Batch types (`single_factor_stream`): one type per varying factor, plus a "free" type standing in
 for the paper's "intrinsic" batches, drawn with relative frequencies 1 : 1 : … : `free_batch_weight`
@@ -257,7 +260,7 @@ class DCIGN(VAE):
       **kwargs: the base `VAE`'s arguments. latent_dim must be at least the number of latents
         assigned on the data set it is trained on.
 
-    Logged terms: loss, recon, kl (of the clamped posterior), elbo, invariance (`invariance_term`
+    Logged terms: loss, recon, kl (of the unclamped posterior), elbo, invariance (`invariance_term`
     of μ plus that of log σ²: the quantity whose gradient, times invariance_weight, the clamped
     parameters receive; 0 for free batches).
     """
@@ -311,7 +314,7 @@ class DCIGN(VAE):
         mean, logvar = (clamp_latents(posterior[key], active, self.invariance_weight)
                         for key in ("mean", "logvar"))
         recon = self.reconstruction_loss(x, self.latent_sample(mean, logvar, training), training)
-        kl, _ = self.standard_kl(mean, logvar)
+        kl, _ = self.standard_kl(posterior["mean"], posterior["logvar"])
         invariance = (invariance_term(posterior["mean"], active)
                       + invariance_term(posterior["logvar"], active))
         return self.loss_terms(recon + self.beta * kl, recon, kl,
