@@ -26,8 +26,10 @@ encoder's mean and variance heads):
 The KL term is that of each example's own (unclamped) posterior, so every latent is regularised
 in every batch; the clamp changes only what the decoder is fed. (In the authors' code the gradient
 filter also drops the KL gradient of the clamped latents; with it, nothing but a latent's own
-batches, a fifth of all on dSprites, holds its posterior near the prior, and the KL grew without
-bound in our runs.) Clamping μ rather than the sample matters: clamping z would make the
+batches, a fifth of all on dSprites, holds its posterior near the prior, and in our run the KL
+kept growing.) The flip side: a latent's reconstruction gradient arrives in one batch type out
+of K while its KL acts in all of them, so β = 1 weighs its KL K times as much as in a plain VAE;
+β ≈ 1/K restores the plain VAE's balance (the README's runs use 0.2 on dSprites). Clamping μ rather than the sample matters: clamping z would make the
 invariance gradient pull the noise σ·ε towards its batch mean too and so shrink every posterior
 σ, paying KL for no information.
 
@@ -247,7 +249,7 @@ class DCIGN(VAE):
     """DC-IGN: a VAE trained from single-factor batches with clamped latents (module docstring).
 
     Args:
-      beta: KL weight (1: the VAE objective of the paper).
+      beta: KL weight (1: the VAE objective of the paper; see the module docstring for 1/K).
       free_batch_weight: relative frequency of free batches against 1 per factor (10).
       factor_batch_weights: relative frequencies of the single-factor batch types, one per
         varying factor of the training data in order (None: 1 each). E.g. [10, 1, 1, 1, 1] with
