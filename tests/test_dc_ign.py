@@ -117,11 +117,10 @@ def test_the_clamp_acts_on_the_posterior_parameters_before_sampling():
     # for a batch of one image repeated (no deviation from the mean), exactly the KL's.
     same = np.repeat(images[:1], 4, axis=0)
     with tf.GradientTape(persistent=True) as tape:
-        loss = model.compute_loss_terms(same, training=True, batch_type=1)["loss"]
-        kl = model.compute_loss_terms(same, training=True, batch_type=1)["kl"]
+        terms = model.compute_loss_terms(same, training=True, batch_type=1)
     # The posterior head's kernel: columns j → μ_j, columns d + j → log σ²_j.
-    kernel_gradient = tape.gradient(loss, model.posterior_head.dense.kernel).numpy()
-    kl_gradient = tape.gradient(kl, model.posterior_head.dense.kernel).numpy()
+    kernel_gradient = tape.gradient(terms["loss"], model.posterior_head.dense.kernel).numpy()
+    kl_gradient = tape.gradient(terms["kl"], model.posterior_head.dense.kernel).numpy()
     d = model.latent_dim
     for j in (0, 2, 3, 4, 5):
         np.testing.assert_allclose(kernel_gradient[:, [j, d + j]], kl_gradient[:, [j, d + j]],
