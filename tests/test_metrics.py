@@ -647,3 +647,22 @@ def test_sets_with_several_images_per_combination_are_not_cached_and_stay_repeat
     codes = reps(factors)
     assert len(np.unique(codes)) > 20  # different images of one class, not one cached image
     assert np.array_equal(codes, metrics.Representations(digits, mean_pixel)(factors))
+
+
+def test_correlation_ratio_is_one_for_any_function_of_the_factor_and_low_for_noise():
+    rng = np.random.default_rng(0)
+    angle = rng.integers(0, 40, size=4000)
+    circular = np.cos(2 * np.pi * angle / 40)  # a rank correlation with `angle` is about 0
+    codes = np.stack([circular, rng.normal(size=4000), np.zeros(4000)], axis=1)
+    eta = core.correlation_ratios(codes, angle[:, None])[:, 0]
+    assert eta[0] == pytest.approx(1.0)
+    assert eta[1] < 2 * math.sqrt(39 / 4000)  # chance level √((values − 1)/n) ≈ 0.1
+    assert eta[2] == 0.0
+
+
+def test_correlation_ratio_of_a_half_explained_code_is_the_root_of_the_half():
+    rng = np.random.default_rng(1)
+    factor = rng.integers(0, 2, size=200_000)
+    codes = (2.0 * factor - 1.0 + rng.normal(size=factor.size))[:, None]  # Var 1 from each part
+    assert core.correlation_ratios(codes, factor[:, None])[0, 0] == pytest.approx(
+        math.sqrt(0.5), abs=0.01)

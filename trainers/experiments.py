@@ -273,47 +273,31 @@ def pinwheel_clustering(out, seed=0, epochs=500, grid_size=160):
 # --------------------------------------------------------------------------------------------------
 # DC-IGN on procedural dSprites
 # --------------------------------------------------------------------------------------------------
-def latent_factor_correlations(model, data, num_points=5000, seed=1):
-    """|Spearman ρ| [d, K] between each latent's posterior mean and each factor (held-out i.i.d.
-    points)."""
+def held_out_posteriors(model, data, num_points=5000, seed=1):
+    """Factors [n, K] and posterior means and log-variances [n, d] of held-out i.i.d. points."""
+    factors, images = data.sample(num_points, np.random.default_rng(seed))
+    posteriors = [model.encode(images[i:i + 500]) for i in range(0, num_points, 500)]
+    return (factors, np.concatenate([p["mean"].numpy() for p in posteriors]),
+            np.concatenate([p["logvar"].numpy() for p in posteriors]))
+
+
+def latent_factor_correlations(codes, factors):
+    """|Spearman ρ| [d, K] between each latent's posterior mean and each factor."""
     from scipy import stats
 
-    factors, images = data.sample(num_points, np.random.default_rng(seed))
-    codes = np.concatenate([model.encode(images[i:i + 500])["mean"].numpy()
-                            for i in range(0, num_points, 500)])
-    matrix = np.zeros((codes.shape[1], data.num_factors))
+    matrix = np.zeros((codes.shape[1], factors.shape[1]))
     for j in range(codes.shape[1]):
-        for k in range(data.num_factors):
+        for k in range(factors.shape[1]):
             rho = stats.spearmanr(codes[:, j], factors[:, k]).statistic
             matrix[j, k] = 0.0 if not np.isfinite(rho) else abs(rho)
     return matrix
-
-
-def correlation_ratios(model, data, num_points=5000, seed=1):
-    """Correlation ratio η [d, K] of each latent's posterior mean on each factor (held-out i.i.d.
-    points): η² = variance of the per-value means of the latent / its total variance, i.e. the
-    share of the latent's variance a factor explains with any (also non-monotonic) dependence;
-    suited to categorical (shape) and circular (orientation) factors, unlike a rank correlation."""
-    factors, images = data.sample(num_points, np.random.default_rng(seed))
-    codes = np.concatenate([model.encode(images[i:i + 500])["mean"].numpy()
-                            for i in range(0, num_points, 500)])
-    total = codes.var(axis=0)
-    result = np.zeros((codes.shape[1], data.num_factors))
-    for k, size in enumerate(data.factor_sizes):
-        counts = np.bincount(factors[:, k], minlength=size).astype(float)
-        present = counts > 0
-        for j in range(codes.shape[1]):
-            sums = np.bincount(factors[:, k], weights=codes[:, j], minlength=size)
-            group_means = sums[present] / counts[present]
-            between = np.sum(counts[present] * (group_means - codes[:, j].mean()) ** 2) / len(codes)
-            result[j, k] = np.sqrt(between / total[j]) if total[j] > 0 else 0.0
-    return result
 
 
 def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
     import zoo.data
     from trainers import train
     from zoo import models
+    from zoo.metrics.core import correlation_ratios, gaussian_kl_per_dim
     from zoo.models.dc_ign import assigned_latents, single_factor_variation
 
     model_args = dict(model_args or {})
@@ -327,8 +311,12 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
     results = train.run(config)
     model = models.load(out / "run" / "model.keras")
     data = zoo.data.get("dsprites")
-    spearman = latent_factor_correlations(model, data, seed=seed + 1)
-    eta = correlation_ratios(model, data, seed=seed + 1)
+    factors, means, logvars = held_out_posteriors(model, data, seed=seed + 1)
+    spearman = latent_factor_correlations(means, factors)
+    eta = correlation_ratios(means, factors)
+    # A latent whose posterior sits on the prior (KL ≈ 0) carries nothing, and its within-batch
+    # ratio below divides noise by noise: report each latent's KL and spread beside the scores.
+    kl = gaussian_kl_per_dim(means, logvars).mean(axis=0)
     variation = single_factor_variation(model.representation, data, seed=seed + 1)
     assignment = assigned_latents(data, latents_per_factor)
     summary = {}
@@ -342,6 +330,7 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
 
         summary[name] = {
             "latents": group,
+            "kl": round(float(np.max(kl[group])), 3),
             "spearman_abs": best(spearman[group, k]),
             "max_other_latent_spearman_abs": best(spearman[others, k]),
             "correlation_ratio": best(eta[group, k]),
@@ -355,6 +344,8 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None):
             "assigned_latents": assignment, "per_factor": summary,
             "spearman_abs_latent_by_factor": np.round(spearman, 3).tolist(),
             "correlation_ratio_latent_by_factor": np.round(eta, 3).tolist(),
+            "kl_per_latent": np.round(kl, 3).tolist(),
+            "posterior_mean_std_per_latent": np.round(means.std(axis=0, dtype=np.float64), 3).tolist(),
             "within_batch_variation_factor_by_latent": np.round(variation["matrix"], 3).tolist(),
             "factor_names": list(data.factor_names)}
 

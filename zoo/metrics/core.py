@@ -46,6 +46,7 @@ __all__ = [
     "Representations",
     "active_factors",
     "as_representation_fn",
+    "correlation_ratios",
     "discrete_entropy",
     "gaussian_kl_per_dim",
     "histogram_discretize",
@@ -523,3 +524,27 @@ def gaussian_kl_per_dim(mean, logvar) -> np.ndarray:
     mean = np.asarray(mean, np.float64)
     logvar = np.asarray(logvar, np.float64)
     return 0.5 * (mean**2 + np.exp(logvar) - logvar - 1.0)
+
+
+def correlation_ratios(codes, factors) -> np.ndarray:
+    """Correlation ratio η [d, K] of each code on each integer factor.
+
+    η² = the variance of the code's per-factor-value means / the code's total variance: the share
+    of a code's variance that a factor explains with any dependence, also a non-monotonic one,
+    which suits categorical (shape) and circular (orientation) factors where a rank correlation
+    reads 0. 1 when the code is a function of the factor; about √((values − 1)/n) for an
+    independent code; 0 for a constant code.
+    """
+    codes = np.asarray(codes, np.float64)
+    factors = np.asarray(factors)
+    total = codes.var(axis=0)
+    result = np.zeros((codes.shape[1], factors.shape[1]))
+    for k in range(factors.shape[1]):
+        counts = np.bincount(factors[:, k]).astype(float)
+        present = counts > 0
+        for j in range(codes.shape[1]):
+            sums = np.bincount(factors[:, k], weights=codes[:, j], minlength=len(counts))
+            group_means = sums[present] / counts[present]
+            between = np.sum(counts[present] * (group_means - codes[:, j].mean()) ** 2) / len(codes)
+            result[j, k] = np.sqrt(between / total[j]) if total[j] > 0 else 0.0
+    return result
