@@ -155,3 +155,34 @@ def test_a_setting_left_to_the_models_default_resumes_with_the_saved_value(tmp_p
     results = train.run(train.default_config(**{**settings, "steps": 3}))
     assert results["steps"] == 3
     assert results["config"]["learning_rate"] == 1e-4 and results["config"]["latent_dim"] == 10
+
+
+def _init_from_config(source, out, **overrides):
+    settings = {"model": "beta_vae", "model_args": {"beta": 4.0}, "init_from": str(source),
+                "checkpoint_every": 1, "eval_batches": 1, "export": False,
+                "output_dir": str(out), "verbose": 0}
+    return train.default_config(**{**settings, **overrides})
+
+
+def test_a_run_started_from_a_saved_model_takes_its_weights_and_step(short_run, tmp_path):
+    out, _ = short_run
+    # --steps equal to the saved model's step: nothing to train, so the run's model is the source.
+    train.run(_init_from_config(out / "model.keras", tmp_path / "same", steps=200))
+    for a, b in zip(_weights(out / "model.keras"), _weights(tmp_path / "same" / "model.keras")):
+        np.testing.assert_array_equal(a, b)
+    # With more steps it trains on from step 200, and the setting is part of the run's identity.
+    continued = train.run(_init_from_config(out / "model.keras", tmp_path / "more", steps=203))
+    assert continued["steps"] == 203 and continued["config"]["init_from"] == str(out / "model.keras")
+    with pytest.raises(ValueError, match="different settings.*init_from"):
+        train.run(_init_from_config(None, tmp_path / "more", steps=204))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"latent_dim": 4}, "does not fit this run's model"),
+    ({"model": "beta_tcvae", "model_args": {}}, "holds a BetaVAE; this run trains a BetaTCVAE"),
+])
+def test_a_saved_model_that_does_not_fit_the_run_is_refused(short_run, tmp_path, overrides,
+                                                             message):
+    out, _ = short_run
+    with pytest.raises(ValueError, match=message):
+        train.run(_init_from_config(out / "model.keras", tmp_path / "run", steps=201, **overrides))

@@ -40,7 +40,9 @@ measurements, the settings and the data source.
   its latents); factor_batch_weights=[10,1,1,1,1] draws shape batches 10 times as often.
   Also reported: each latent's mean KL and the spread (std) of its posterior mean, since a latent
   collapsed onto the prior (KL ≈ 0) carries nothing whatever its ratios say;
-  --experiment_learning_rate sets Adam's rate (default 1e-4).
+  --experiment_learning_rate sets Adam's rate (default 1e-4); --experiment_init_from=<model.keras>
+  starts from a saved DC-IGN's weights and step (e.g. a single-factor-only run, continued with
+  free batches mixed in).
 """
 import json
 import math
@@ -58,6 +60,8 @@ flags.DEFINE_integer("experiment_seed", 0, "Seed of the run.")
 flags.DEFINE_string("experiment_dir", None, "Output directory (default runs/<experiment>_s<seed>).")
 flags.DEFINE_float("experiment_learning_rate", None, "Adam learning rate of dc_ign_dsprites "
                    "(default: the model's, 1e-4).")
+flags.DEFINE_string("experiment_init_from", None, "A saved model whose weights and step start "
+                    "dc_ign_dsprites (trainers.train's --init_from).")
 flags.DEFINE_multi_string("experiment_model_arg", [], "Extra model hyperparameter key=value for "
                           "the trained experiments (infogan_dsprites, infogan_digits, "
                           "dc_ign_dsprites), e.g. free_batch_weight=1.")
@@ -298,7 +302,7 @@ def latent_factor_correlations(codes, factors):
     return matrix
 
 
-def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None):
+def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None, init_from=None):
     import zoo.data
     from trainers import train
     from zoo import models
@@ -309,7 +313,7 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
     latents_per_factor = model_args.get("latents_per_factor")
     latent_dim = 5 if latents_per_factor is None else sum(latents_per_factor)
     config = train.default_config(model="dc_ign", latent_dim=latent_dim, dataset="dsprites",
-                                  steps=steps, learning_rate=learning_rate,
+                                  steps=steps, learning_rate=learning_rate, init_from=init_from,
                                   batch_size=64, seed=seed, checkpoint_every=500,
                                   model_args=model_args, image_every=1000,
                                   eval_batches=4, output_dir=str(out / "run"))
@@ -359,13 +363,14 @@ DEFAULT_STEPS = {"infogan_dsprites": 3000, "infogan_digits": 1000, "pinwheel_clu
                  "dc_ign_dsprites": 3000}
 
 
-def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learning_rate=None):
+def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learning_rate=None,
+        init_from=None):
     """Run one named experiment and write experiment.json; returns its content."""
     if experiment not in EXPERIMENTS:
         raise ValueError(f"Unknown experiment {experiment!r}; expected one of {EXPERIMENTS}.")
-    if learning_rate is not None and experiment != "dc_ign_dsprites":
-        raise ValueError(f"Only dc_ign_dsprites takes a learning rate; {experiment} sets its "
-                         "own.")
+    if experiment != "dc_ign_dsprites" and (learning_rate is not None or init_from is not None):
+        raise ValueError(f"Only dc_ign_dsprites takes a learning rate or a model to start from; "
+                         f"{experiment} sets its own.")
     steps = DEFAULT_STEPS[experiment] if steps is None else int(steps)
     out = Path(output_dir or f"runs/{experiment}_s{seed}")
     out.mkdir(parents=True, exist_ok=True)
@@ -374,11 +379,12 @@ def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learni
         result = pinwheel_clustering(out, seed=seed, epochs=steps)
     elif experiment == "dc_ign_dsprites":
         result = dc_ign_dsprites(out, seed=seed, steps=steps, model_args=model_args,
-                                 learning_rate=learning_rate)
+                                 learning_rate=learning_rate, init_from=init_from)
     else:
         result = globals()[experiment](out, seed=seed, steps=steps, model_args=model_args)
     report = {"experiment": experiment, "seed": seed, "steps": steps,
-              "model_args": dict(model_args or {}), "learning_rate": learning_rate, **result,
+              "model_args": dict(model_args or {}), "learning_rate": learning_rate,
+              "init_from": init_from, **result,
               "total_wall_time_s": round(time.time() - started, 1)}
     (out / "experiment.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
@@ -395,7 +401,8 @@ def main(argv):
     from trainers.train import parse_model_args
 
     run(FLAGS.experiment, FLAGS.experiment_seed, FLAGS.experiment_steps, FLAGS.experiment_dir,
-        parse_model_args(FLAGS.experiment_model_arg), FLAGS.experiment_learning_rate)
+        parse_model_args(FLAGS.experiment_model_arg), FLAGS.experiment_learning_rate,
+        FLAGS.experiment_init_from)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ command resumes from it and ends with the same weights as an uninterrupted run),
 (`tensorboard --logdir <output_dir>/tensorboard`), and at the end `model.keras`, `saved_model/`
 (TF Serving), `results.json` and PNGs of reconstructions and latent traversals.
 
+--init_from=<model.keras> starts a new run from a saved model's weights instead of an
+initialisation: fine-tuning, or continuing a run with changed settings (e.g. another batch mix).
+
 Metrics (`zoo.metrics`, METHODS §12): --eval_metrics=all (or a comma-separated list) scores the
 final model into results.json; --eval_every=K also scores it every K steps (--eval_every_metrics,
 default the same set) as TensorBoard scalars `metrics/<metric>/<value>` and lines of
@@ -48,6 +51,11 @@ flags.DEFINE_string("data_source", None,
                     "Where images come from (default: the data set's first source; for "
                     "dSprites procedural, offline): procedural, npz, or tfds.")
 flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
+flags.DEFINE_string("init_from", None,
+                    "A saved model (model.keras or checkpoint.keras) of the same model, network, "
+                    "latent size and input shape whose weights start this run. Its step counter, "
+                    "and so any schedule and the data stream's position, carries on (--steps "
+                    "counts it); the optimizer starts fresh.")
 flags.DEFINE_integer("steps", 300_000, "Training iterations in total (a resumed run counts "
                      "the steps it has done).")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
@@ -70,7 +78,7 @@ flags.DEFINE_multi_string("eval_metric_arg", [], "Metric parameter as [metric.]n
 
 # Settings that define a run: a rerun into the same output_dir must repeat them (steps may grow).
 RUN_KEYS = ("model", "model_args", "latent_dim", "network", "dataset", "data_source",
-            "batch_size", "learning_rate", "seed")
+            "batch_size", "learning_rate", "seed", "init_from")
 
 
 def parse_model_args(pairs):
@@ -90,7 +98,8 @@ def parse_model_args(pairs):
 def default_config(**overrides):
     """The run configuration with the flags' defaults; keyword arguments override them."""
     config = {name: flags.FLAGS[name].default for name in (
-        "model", "latent_dim", "network", "dataset", "data_source", "steps", "batch_size",
+        "model", "latent_dim", "network", "dataset", "data_source", "init_from", "steps",
+        "batch_size",
         "learning_rate", "seed", "checkpoint_every", "log_every", "image_every", "eval_batches",
         "deterministic", "export", "eval_metrics", "eval_every", "eval_every_metrics")}
     config.update(model_args={}, output_dir=None, verbose=1 if sys.stdout.isatty() else 2,
@@ -127,6 +136,23 @@ def build_model(config, observation_shape=None):
     else:
         model.compile(optimizer=models.default_optimizer(config["learning_rate"]))
     return model
+
+
+def initialise_from(model, path):
+    """Copy the weights of the saved model at `path`, its step counter included, into the freshly
+    built `model` (the same model class, network, latent size and input shape)."""
+    source = models.load(path)
+    if type(source) is not type(model):
+        raise ValueError(f"--init_from {path} holds a {type(source).__name__}; this run trains a "
+                         f"{type(model).__name__}.")
+    # Compared by order and shape: Keras numbers layer names per process (conv2d_4 vs conv2d).
+    ours = [tuple(w.shape) for w in model.weights]
+    theirs = [tuple(w.shape) for w in source.weights]
+    if ours != theirs:
+        raise ValueError(f"--init_from {path} does not fit this run's model (another network, "
+                         f"latent size or input shape?): its weight shapes {theirs} against "
+                         f"this run's {ours}.")
+    model.set_weights(source.get_weights())
 
 
 def _check_same_run(saved, config, output_dir):
@@ -171,6 +197,10 @@ def run(config):
         print(f"Resuming from {checkpoint_path} at step {int(model.global_step.numpy())}.")
     else:
         model = build_model(config, data.observation_shape)
+        if config["init_from"]:
+            initialise_from(model, config["init_from"])
+            print(f"Starting from the weights of {config['init_from']} at step "
+                  f"{int(model.global_step.numpy())}.")
         elapsed_before = 0.0
     config_path.write_text(json.dumps({**config, "data_source_description": data.data_source},
                                       indent=2))
@@ -273,9 +303,9 @@ def main(argv):
     FLAGS = flags.FLAGS
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel writing) hides ours
     config = default_config(**{name: FLAGS[name].value for name in (
-        "model", "latent_dim", "network", "dataset", "data_source", "steps", "batch_size",
-        "learning_rate", "seed", "checkpoint_every", "log_every", "image_every", "eval_batches",
-        "deterministic", "export", "output_dir", "eval_metrics", "eval_every",
+        "model", "latent_dim", "network", "dataset", "data_source", "init_from", "steps",
+        "batch_size", "learning_rate", "seed", "checkpoint_every", "log_every", "image_every",
+        "eval_batches", "deterministic", "export", "output_dir", "eval_metrics", "eval_every",
         "eval_every_metrics")})
     config["model_args"] = parse_model_args(FLAGS.model_arg)
     config["eval_metric_args"] = list(FLAGS.eval_metric_arg)
