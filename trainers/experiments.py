@@ -38,8 +38,10 @@ measurements, the settings and the data source.
   single-factor batches only (the default 10 makes them 1/3 of all batches);
   latents_per_factor=[1,1,2,1,1] gives orientation two latents (d = 6; a factor scores the best of
   its latents); factor_batch_weights=[10,1,1,1,1] draws shape batches 10 times as often.
-  Also reported: each latent's mean KL and the spread (std) of its posterior mean, since a latent
-  collapsed onto the prior (KL ≈ 0) carries nothing whatever its ratios say;
+  Also reported: η within each shape (orientation repeats every 90° for a square, 180° for an
+  ellipse, 360° for a heart, so a latent may follow the angle of one shape only), and each
+  latent's mean KL and the spread (std) of its posterior mean, since a latent collapsed onto the
+  prior (KL ≈ 0) carries nothing whatever its ratios say;
   --experiment_learning_rate sets Adam's rate (default 1e-4); --experiment_init_from=<model.keras>
   starts from a saved DC-IGN's weights and step (e.g. a single-factor-only run, continued with
   free batches mixed in).
@@ -306,6 +308,7 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
     import zoo.data
     from trainers import train
     from zoo import models
+    from zoo.data.dsprites import SHAPE_NAMES
     from zoo.metrics.core import correlation_ratios, gaussian_kl_per_dim
     from zoo.models.dc_ign import assigned_latents, single_factor_variation
 
@@ -323,6 +326,11 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
     factors, means, logvars = held_out_posteriors(model, data, seed=seed + 1)
     spearman = latent_factor_correlations(means, factors)
     eta = correlation_ratios(means, factors)
+    # Within one shape: orientation's symmetries differ by shape (a square repeats every 90°, an
+    # ellipse every 180°), so a latent can follow the angle of some shapes and not of others.
+    shapes = factors[:, data.factor_names.index("shape")]
+    eta_within_shape = {name: correlation_ratios(means[shapes == value], factors[shapes == value])
+                        for value, name in enumerate(SHAPE_NAMES)}
     # A latent whose posterior sits on the prior (KL ≈ 0) carries nothing, and its within-batch
     # ratio below divides noise by noise: report each latent's KL and spread beside the scores.
     kl = gaussian_kl_per_dim(means, logvars).mean(axis=0)
@@ -346,6 +354,9 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
             "max_other_latent_correlation_ratio": best(eta[others, k]),
             "within_batch_variation": best(variation["matrix"][row, group]),
             "max_other_latent_within_batch_variation": best(variation["matrix"][row, others])}
+        if name != "shape":
+            summary[name]["correlation_ratio_within_shape"] = {
+                shape: best(within[group, k]) for shape, within in eta_within_shape.items()}
     return {"data_source": data.data_source, "steps": results["steps"],
             "model_config": results["model_config"],
             "train_wall_time_s": results["train_wall_time_s"],
