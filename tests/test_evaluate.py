@@ -4,12 +4,14 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import zoo.data
 from trainers import train
+from trainers.callbacks import BestModel
 from zoo import metrics, models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,6 +113,54 @@ def test_training_runs_metrics_periodically_and_at_the_end(tmp_path):
     assert ("metrics/mig/mig", 2) in tags and ("metrics/mig/mig", 4) in tags
 
 
+def _history(out):
+    return [json.loads(line) for line in (out / "metrics_history.jsonl").read_text().splitlines()]
+
+
+def test_training_keeps_the_model_of_the_best_periodic_evaluation(tmp_path):
+    out = tmp_path / "run"
+    config = train.default_config(
+        steps=6, checkpoint_every=2, log_every=2, image_every=1000, eval_batches=1, export=False,
+        output_dir=str(out), verbose=0, eval_every=2, eval_every_metrics="mig",
+        eval_metric_args=["num_train=200"], keep_best="mig/mig")
+    results = train.run(config)
+    best = max(_history(out), key=lambda h: h["values"]["mig/mig"])  # the first of equal ones
+    assert results["best_model"]["step"] == best["step"]
+    assert results["best_model"]["value"] == best["values"]["mig/mig"]
+    assert json.loads((out / "best.json").read_text()) == results["best_model"]
+    assert int(models.load(out / "best.keras").global_step.numpy()) == best["step"]
+
+    # Resumed for more steps: the record carries over and only a better evaluation replaces it.
+    results = train.run({**config, "steps": 10})
+    best = max(_history(out), key=lambda h: h["values"]["mig/mig"])
+    assert [h["step"] for h in _history(out)] == [2, 4, 6, 8, 10]
+    assert results["best_model"]["step"] == best["step"]
+    assert int(models.load(out / "best.keras").global_step.numpy()) == best["step"]
+
+
+def _tiny_model():
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+
+@pytest.mark.parametrize("mode, best_step", [("max", 2), ("min", 1)])
+def test_the_best_model_is_the_highest_or_lowest_value_and_never_nan(tmp_path, mode, best_step):
+    best = BestModel(tmp_path, "m/v", mode)
+    for step, value in enumerate([0.4, 0.2, 0.9, 0.9, float("nan")]):
+        best.update(_tiny_model(), step, {"m/v": value})
+    assert best.record["step"] == best_step
+    assert (tmp_path / "best.keras").exists()
+    assert BestModel(tmp_path, "m/v", mode).record == best.record  # read back on resume
+
+
+def test_the_best_model_refuses_a_missing_value_or_another_record(tmp_path):
+    best = BestModel(tmp_path, "m/v")
+    with pytest.raises(ValueError, match="'m/w' is not a value.*m/v"):
+        BestModel(tmp_path, "m/w").update(_tiny_model(), 1, {"m/v": 0.5})
+    best.update(_tiny_model(), 1, {"m/v": 0.5})
+    with pytest.raises(ValueError, match="keeps the best model by max 'm/v', not min 'm/v'"):
+        BestModel(tmp_path, "m/v", "min")
+
+
 def test_training_refuses_unknown_metrics_before_training(tmp_path):
     config = train.default_config(output_dir=str(tmp_path / "run"), verbose=0,
                                   eval_metrics="mig,nope")
@@ -118,4 +168,12 @@ def test_training_refuses_unknown_metrics_before_training(tmp_path):
         train.run(config)
     config = train.default_config(output_dir=str(tmp_path / "run2"), verbose=0, eval_every=5)
     with pytest.raises(ValueError, match="no metrics"):
+        train.run(config)
+    config = train.default_config(output_dir=str(tmp_path / "run3"), verbose=0,
+                                  eval_metrics="mig", keep_best="mig/mig")
+    with pytest.raises(ValueError, match="needs periodic evaluations"):
+        train.run(config)
+    config = train.default_config(output_dir=str(tmp_path / "run4"), verbose=0,
+                                  eval_metrics="mig", eval_every=5, keep_best="sap/sap")
+    with pytest.raises(ValueError, match="value <metric>/<value> of a periodic metric"):
         train.run(config)

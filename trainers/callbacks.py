@@ -1,6 +1,7 @@
 """Keras callbacks used by `trainers.train`: checkpoint/resume, TensorBoard scalars and images,
-stopping at an exact step."""
+periodic metrics and the best-scoring model, stopping at an exact step."""
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -42,9 +43,61 @@ class Checkpoint(keras.callbacks.Callback):
         atomic_save(self.model, self.path)
         state = {"global_step": int(self.model.global_step.numpy()),
                  "train_wall_time_s": self.elapsed()}
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_path)
+        write_json_atomically(self.state_path, state)
+
+
+def write_json_atomically(path, value):
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=2))
+    os.replace(tmp, path)
+
+
+class BestModel:
+    """Keeps the model of the best periodic evaluation of one metric value (e.g.
+    "unsupervised_accuracy/accuracy"): `best.keras` and, beside it, `best.json` with the step and
+    value. The reference CascadeVAE selects its checkpoint this way; METHODS asks to report both
+    the last and the best-by-metric model.
+
+    The record survives a resume, so "best" covers every evaluation made while it was kept.
+    Evaluations before it was first turned on have no saved weights and are not candidates.
+    """
+
+    def __init__(self, directory, value_name, mode="max"):
+        if mode not in ("max", "min"):
+            raise ValueError(f"keep_best_mode must be 'max' or 'min', got {mode!r}.")
+        directory = Path(directory)
+        self.path, self.record_path = directory / "best.keras", directory / "best.json"
+        self.value_name, self.mode = value_name, mode
+        self.record = json.loads(self.record_path.read_text()) \
+            if self.record_path.exists() else None
+        if self.record and (self.record["value_name"], self.record["mode"]) != (value_name, mode):
+            raise ValueError(
+                f"{directory} keeps the best model by {self.record['mode']} "
+                f"{self.record['value_name']!r}, not {mode} {value_name!r}; use another "
+                f"--output_dir or the same --keep_best.")
+
+    def is_better(self, value):
+        if self.record is None:
+            return True
+        return value > self.record["value"] if self.mode == "max" else value < self.record["value"]
+
+    def update(self, model, step, values):
+        """Save `model` as the best if values[value_name] beats the record; returns whether it
+        did. A NaN value is never the best."""
+        if self.value_name not in values:
+            raise ValueError(f"--keep_best {self.value_name!r} is not a value of the periodic "
+                             f"evaluation, which reports {sorted(values)}.")
+        value = float(values[self.value_name])
+        if math.isnan(value) or not self.is_better(value):
+            return False
+        atomic_save(model, self.path)
+        self.record = {"value_name": self.value_name, "mode": self.mode, "value": value,
+                       "step": int(step), "model": self.path.name}
+        write_json_atomically(self.record_path, self.record)
+        print(f"\nBest {self.value_name} so far: {value:.4f} at step {step}; saved {self.path}.",
+              flush=True)
+        return True
 
 
 class StopAtStep(keras.callbacks.Callback):
@@ -108,10 +161,11 @@ class MetricsCallback(keras.callbacks.Callback):
     `seed`, so successive evaluations score the same points. `params` are per-metric keyword
     parameters and `common` parameters for every metric that takes them (`zoo.metrics.evaluate`);
     smaller sample sizes (e.g. common={"num_train": 1000}) keep periodic evaluations cheap.
+    `best` (a `BestModel`) keeps the model of the best evaluation.
     """
 
     def __init__(self, data, metrics, every, writer=None, logdir=None, seed=0, params=None,
-                 common=None, history_path=None):
+                 common=None, history_path=None, best=None):
         super().__init__()
         if writer is None and logdir is None:
             raise ValueError("MetricsCallback needs a summary writer or a logdir")
@@ -119,6 +173,7 @@ class MetricsCallback(keras.callbacks.Callback):
         self.writer = writer if writer is not None else tf.summary.create_file_writer(str(logdir))
         self.seed, self.metric_params, self.common = int(seed), dict(params or {}), dict(common or {})
         self.history_path = Path(history_path) if history_path else None
+        self.best = best
         self.last_step = None
 
     def on_train_batch_end(self, batch, logs=None):
@@ -141,5 +196,7 @@ class MetricsCallback(keras.callbacks.Callback):
             with open(self.history_path, "a") as history:
                 history.write(json.dumps({"step": step, "values": values,
                                           "wall_time_s": result["wall_time_s"]}) + "\n")
+        if self.best is not None:
+            self.best.update(self.model, step, values)
         self.last_step = step
         return result

@@ -8,7 +8,9 @@ Draws --num_samples i.i.d. samples of the ground-truth data set, takes the model
 one of several codes), matches codes to the factor's values one-to-one with the Hungarian algorithm
 on the confusion matrix (`zoo.assignment.match_codes`) and prints accuracy = matched / N, the
 mapping and the confusion matrix as JSON, with the share of the code's entropy each factor explains,
-MI(code; factor) / H(code), to show what the code learned when it is not --factor.
+MI(code; factor) / H(code), to show what the code learned when it is not --factor, and, for each
+continuous latent, the share of each factor's entropy it holds, MI(μ_j; factor) / H(factor) (a
+continuous latent that holds --factor leaves the discrete code less of it to find).
 
     python -m trainers.discrete_accuracy --model_path=... --sweep=orientation
 
@@ -47,6 +49,13 @@ def code_function(model, code=0):
     return codes
 
 
+def mean_function(model):
+    """images → the posterior means of the model's continuous latents [B, m]."""
+    def means(images):
+        return model.encode(images)["mean"].numpy()
+    return means
+
+
 def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch_size=256):
     """The `zoo.assignment.discrete_code_accuracy` dict for `model`'s code on `data`."""
     if isinstance(factor, str) and factor.isdigit():
@@ -70,7 +79,12 @@ def main(argv):
                "confusion": np.asarray(result["confusion"]).tolist(),
                "code_information": assignment.code_information(
                    data, code_function(model, FLAGS.code), FLAGS.num_samples, FLAGS.seed + 1,
-                   FLAGS.batch_size)}
+                   FLAGS.batch_size),
+               "latent_information": [
+                   {name: round(value, 4) for name, value in latent.items()}
+                   for latent in assignment.latent_information(
+                       data, mean_function(model), FLAGS.num_samples, FLAGS.seed + 1,
+                       FLAGS.batch_size)]}
     if FLAGS.sweep:
         summary["sweeps"] = assignment.code_sweep(
             data, code_function(model, FLAGS.code), FLAGS.factor, FLAGS.sweep,

@@ -15,7 +15,10 @@ Metrics (`zoo.metrics`, METHODS §12): --eval_metrics=all (or a comma-separated 
 final model into results.json; --eval_every=K also scores it every K steps (--eval_every_metrics,
 default the same set) as TensorBoard scalars `metrics/<metric>/<value>` and lines of
 `metrics_history.jsonl`. --eval_metric_arg=[metric.]name=value sets metric parameters for both, e.g.
---eval_metric_arg=num_train=1000 for cheaper periodic evaluations.
+--eval_metric_arg=num_train=1000 for cheaper periodic evaluations. --keep_best=<metric>/<value>
+(e.g. unsupervised_accuracy/accuracy) also keeps the model of the best periodic evaluation as
+`best.keras`, with its step and value in `best.json` and results.json (--keep_best_mode=min for a
+value where lower is better).
 """
 import json
 import math
@@ -31,6 +34,7 @@ from absl import app, flags, logging
 import zoo
 import zoo.data
 from trainers.callbacks import (
+    BestModel,
     Checkpoint,
     MetricsCallback,
     StopAtStep,
@@ -75,6 +79,19 @@ flags.DEFINE_string("eval_every_metrics", "", "Metrics of the periodic evaluatio
                     "--eval_metrics).")
 flags.DEFINE_multi_string("eval_metric_arg", [], "Metric parameter as [metric.]name=value, e.g. "
                           "num_train=1000 (repeat the flag for several).")
+flags.DEFINE_string("keep_best", None, "Keep the model of the best periodic evaluation of this "
+                    "value, <metric>/<value> as in metrics_history.jsonl (e.g. "
+                    "unsupervised_accuracy/accuracy), as best.keras.")
+flags.DEFINE_enum("keep_best_mode", "max", ["max", "min"], "Whether --keep_best keeps the highest "
+                  "or the lowest value.")
+
+# The flags that are training settings (`default_config`); --model_arg and --eval_metric_arg are
+# parsed into model_args and eval_metric_args.
+SETTING_FLAGS = (
+    "model", "latent_dim", "network", "dataset", "data_source", "output_dir", "init_from",
+    "steps", "batch_size", "learning_rate", "seed", "checkpoint_every", "log_every",
+    "image_every", "eval_batches", "deterministic", "export", "eval_metrics", "eval_every",
+    "eval_every_metrics", "keep_best", "keep_best_mode")
 
 # Settings that define a run: a rerun into the same output_dir must repeat them (steps may grow).
 RUN_KEYS = ("model", "model_args", "latent_dim", "network", "dataset", "data_source",
@@ -97,13 +114,8 @@ def parse_model_args(pairs):
 
 def default_config(**overrides):
     """The run configuration with the flags' defaults; keyword arguments override them."""
-    config = {name: flags.FLAGS[name].default for name in (
-        "model", "latent_dim", "network", "dataset", "data_source", "init_from", "steps",
-        "batch_size",
-        "learning_rate", "seed", "checkpoint_every", "log_every", "image_every", "eval_batches",
-        "deterministic", "export", "eval_metrics", "eval_every", "eval_every_metrics")}
-    config.update(model_args={}, output_dir=None, verbose=1 if sys.stdout.isatty() else 2,
-                  eval_metric_args=[])
+    config = {name: flags.FLAGS[name].default for name in SETTING_FLAGS}
+    config.update(model_args={}, verbose=1 if sys.stdout.isatty() else 2, eval_metric_args=[])
     unknown = set(overrides) - set(config)
     if unknown:
         raise ValueError(f"Unknown training settings {sorted(unknown)}.")
@@ -217,7 +229,8 @@ def run(config):
     periodic = [MetricsCallback(data, evaluation["periodic"], evaluation["every"],
                                 writer=tensorboard.writer, seed=config["seed"],
                                 params=evaluation["params"], common=evaluation["common"],
-                                history_path=out / "metrics_history.jsonl")
+                                history_path=out / "metrics_history.jsonl",
+                                best=evaluation["best"])
                 ] if evaluation["every"] else []
     if start < steps:
         # One Keras "epoch" is one checkpoint interval, so the progress bar shows the interval
@@ -248,8 +261,17 @@ def _metric_settings(config):
         raise ValueError("eval_every is set but no metrics are: give --eval_every_metrics or "
                          "--eval_metrics.")
     params, common = zoo_metrics.parse_metric_args(config.get("eval_metric_args") or [])
+    best = None
+    if config.get("keep_best"):
+        name, mode = config["keep_best"], config.get("keep_best_mode") or "max"
+        if not every:
+            raise ValueError("--keep_best needs periodic evaluations: set --eval_every.")
+        if name.partition("/")[0] not in periodic or not name.partition("/")[2]:
+            raise ValueError(f"--keep_best must name a value <metric>/<value> of a periodic "
+                             f"metric ({', '.join(periodic)}), got {name!r}.")
+        best = BestModel(config["output_dir"], name, mode)
     return {"final": final, "periodic": periodic, "every": every, "params": params,
-            "common": common}
+            "common": common, "best": best}
 
 
 def finish(model, data, config, out, wall_time, evaluation=None):
@@ -280,6 +302,8 @@ def finish(model, data, config, out, wall_time, evaluation=None):
                       **{k: Path(v).name for k, v in pictures.items()}},
         "versions": _versions(),
     }
+    if evaluation and evaluation["best"] and evaluation["best"].record:
+        results["best_model"] = evaluation["best"].record
     if evaluation and evaluation["final"]:
         import sklearn
 
@@ -302,11 +326,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel writing) hides ours
-    config = default_config(**{name: FLAGS[name].value for name in (
-        "model", "latent_dim", "network", "dataset", "data_source", "init_from", "steps",
-        "batch_size", "learning_rate", "seed", "checkpoint_every", "log_every", "image_every",
-        "eval_batches", "deterministic", "export", "output_dir", "eval_metrics", "eval_every",
-        "eval_every_metrics")})
+    config = default_config(**{name: FLAGS[name].value for name in SETTING_FLAGS})
     config["model_args"] = parse_model_args(FLAGS.model_arg)
     config["eval_metric_args"] = list(FLAGS.eval_metric_arg)
     started = time.time()

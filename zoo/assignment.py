@@ -216,6 +216,23 @@ def code_information(data, code_fn, num_samples=10_000, rng=0, batch_size=256):
             for k, name in enumerate(data.factor_names)}
 
 
+def latent_information(data, mean_fn, num_samples=10_000, rng=0, batch_size=256, num_bins=20):
+    """[{factor name: MI(μ_j; factor) / H(factor)} for each continuous latent j] on i.i.d. samples:
+    the share of each factor's entropy a continuous latent holds, with μ_j in `num_bins` histogram
+    bins (MIG's discretised estimator). Shows when a continuous latent has taken the factor a
+    discrete code was meant to find."""
+    from zoo.data import as_rng
+    from zoo.metrics import core
+    factors, images = data.sample(int(num_samples), as_rng(rng))
+    means = np.concatenate([np.asarray(mean_fn(images[i:i + batch_size]))
+                            for i in range(0, len(images), batch_size)])
+    information = core.mutual_information_matrix(core.histogram_discretize(means, num_bins),
+                                                 factors)
+    entropy = core.discrete_entropy(factors)
+    return [{name: float(row[k] / entropy[k]) if entropy[k] else 0.0
+             for k, name in enumerate(data.factor_names)} for row in information]
+
+
 def code_sweep(data, code_fn, factor, swept, bases=2, rng=0):
     """At `bases` random combinations: {value of `factor`: the code along every value of `swept`,
     as a string of category indices}, e.g. a code that follows orientation shows each shape's
