@@ -1,7 +1,11 @@
-"""What a discrete code learned when it is not the factor it is scored against."""
+"""What a discrete code learned when it is not the factor it is scored against, and the picture of
+what each category draws."""
 import numpy as np
+import pytest
 
-from zoo import assignment
+import zoo.data
+from trainers import discrete_accuracy
+from zoo import assignment, models, visualize
 from zoo.data.synthetic import IdentityData
 
 
@@ -43,3 +47,43 @@ def test_sweep_shows_the_code_along_every_value_of_the_swept_factor():
     assert len(sweeps) == 2
     for entry in sweeps:
         assert entry["codes_along_factor1"] == {str(v): "012012012" for v in range(3)}
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("cascade_vae", {"latent_dim": 4, "stage_steps": 10, "discrete_stage": 1}),
+    ("joint_vae", {"latent_dim": 4, "categorical_dims": [3, 2]}),
+])
+def test_the_category_picture_decodes_each_image_with_every_category(binary_images, name,
+                                                                      kwargs):
+    model = models.get(name, seed=0, **kwargs)
+    model.global_step.assign(10)  # CascadeVAE: in the discrete stage
+    images = binary_images[:3]
+    grid, inferred = visualize.category_grid(model, images)
+    height, width = images.shape[1:3]
+    assert grid.shape == (3 * (height + 1) + 1, 4 * (width + 1) + 1, 1)  # the image + 3 categories
+
+    def cell(row, column):
+        top, left = 1 + row * (height + 1), 1 + column * (width + 1)
+        return grid[top:top + height, left:left + width]
+
+    posterior = model.encode(images)
+    reconstructions = model(images).numpy()
+    for row in range(3):
+        np.testing.assert_array_equal(cell(row, 0), images[row])
+        # The column of the inferred category is the model's own reconstruction.
+        assert inferred[row] == posterior["category"].numpy()[row, 0]
+        np.testing.assert_allclose(cell(row, 1 + inferred[row]), reconstructions[row], atol=1e-6)
+    codes = posterior["discrete"].numpy().copy()
+    codes[:, :3] = [0, 0, 1]
+    decoded = model.decode_mean(np.concatenate([posterior["mean"].numpy(), codes], 1)).numpy()
+    np.testing.assert_allclose(cell(1, 3), decoded[1], atol=1e-6)
+
+
+def test_the_category_picture_labels_rows_by_factor_value_and_refuses_a_model_without_a_code(
+        tmp_path):
+    data = zoo.data.get("dsprites")
+    model = models.get("cascade_vae", seed=0, latent_dim=4)
+    path = discrete_accuracy.save_category_picture(model, data, "shape", tmp_path / "c.png", 2)
+    assert path.exists()
+    with pytest.raises(ValueError, match="BetaVAE has no discrete code"):
+        visualize.category_grid(models.get("beta_vae", seed=0), data.sample_observations(2))

@@ -17,6 +17,12 @@ continuous latent that holds --factor leaves the discrete code less of it to fin
 also prints the code along a sweep of one factor, for every value of --factor, at --sweep_bases
 random combinations of the others (e.g. a code that follows orientation shows each shape's
 rotational period).
+
+    python -m trainers.discrete_accuracy --model_path=... --factor=shape --picture=categories.png
+
+also draws --picture_rows images of every value of --factor, each followed by its decodings with
+the code set to each category in turn, and labels each row with the factor's value and the
+category the model infers: a code that separates the factor draws one value per column.
 """
 import json
 
@@ -24,7 +30,7 @@ import numpy as np
 from absl import app, flags
 
 import zoo.data
-from zoo import assignment, models
+from zoo import assignment, models, visualize
 
 flags.DEFINE_string("model_path", None, "The .keras model to score.", required=True)
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
@@ -37,6 +43,8 @@ flags.DEFINE_integer("seed", 0, "Seed of the samples.")
 flags.DEFINE_string("output", None, "Also write the result to this JSON file.")
 flags.DEFINE_string("sweep", None, "Factor to sweep through all its values (see the docstring).")
 flags.DEFINE_integer("sweep_bases", 2, "Random combinations of the other factors to sweep at.")
+flags.DEFINE_string("picture", None, "Also draw what each category decodes to into this PNG.")
+flags.DEFINE_integer("picture_rows", 2, "Images per value of --factor in --picture.")
 
 
 def code_function(model, code=0):
@@ -54,6 +62,19 @@ def mean_function(model):
     def means(images):
         return model.encode(images)["mean"].numpy()
     return means
+
+
+def save_category_picture(model, data, factor, path, rows_per_value=2, seed=0):
+    """`visualize.category_grid` of `rows_per_value` random images of every value of `factor`,
+    each row labelled "<factor>=<value> -> <inferred category>"."""
+    factor = assignment.factor_index(data, factor)
+    rng = np.random.default_rng(seed)
+    factors = data.sample_factors(rows_per_value * data.factor_sizes[factor], rng)
+    factors[:, factor] = np.repeat(np.arange(data.factor_sizes[factor]), rows_per_value)
+    grid, inferred = visualize.category_grid(model, data.images_from_factors(factors, rng))
+    name = data.factor_names[factor]
+    labels = [f"{name}={value} -> {code}" for value, code in zip(factors[:, factor], inferred)]
+    return visualize.save_png(grid, path, row_labels=labels)
 
 
 def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch_size=256):
@@ -89,6 +110,9 @@ def main(argv):
         summary["sweeps"] = assignment.code_sweep(
             data, code_function(model, FLAGS.code), FLAGS.factor, FLAGS.sweep,
             FLAGS.sweep_bases, FLAGS.seed + 2)
+    if FLAGS.picture:
+        summary["picture"] = str(save_category_picture(model, data, FLAGS.factor, FLAGS.picture,
+                                                       FLAGS.picture_rows, FLAGS.seed + 3))
     text = json.dumps(summary, indent=2)
     print(text)
     if FLAGS.output:

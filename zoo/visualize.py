@@ -1,4 +1,5 @@
-"""Pictures of a trained model: latent traversals, reconstructions, KL per dimension.
+"""Pictures of a trained model: latent traversals, reconstructions, KL per dimension, and what
+each category of a discrete code draws.
 
 Functions return float arrays in [0, 1] of shape [H, W, C] (so TensorBoard can take them as they
 are) and `save_png` writes them, with optional row labels, as an 8-bit PNG.
@@ -53,6 +54,35 @@ def reconstruction_grid(model, images):
     """Two rows: the images, and their reconstructions (likelihood mean at z = μ)."""
     images = np.asarray(images, np.float32)
     return _tile(np.stack([images, model(images).numpy()]))
+
+
+def discrete_code_sizes(model):
+    """Category counts of the model's discrete codes: JointVAE's `categorical_dims`, CascadeVAE's
+    `num_categories`, [] for a model without one (CascadeVAE-C included)."""
+    if getattr(model, "categorical_dims", None):
+        return [int(k) for k in model.categorical_dims]
+    if getattr(model, "num_categories", 0):
+        return [int(model.num_categories)]
+    return []
+
+
+def category_grid(model, images):
+    """Row i: image i, then its decoding with the first discrete code set to each category
+    k = 0 … S−1 in turn (continuous latents at the posterior mean, other codes as inferred).
+    Shows what each category draws. Returns (grid, the category the model infers for each image)."""
+    sizes = discrete_code_sizes(model)
+    if not sizes:
+        raise ValueError(f"{type(model).__name__} has no discrete code.")
+    images = np.asarray(images, np.float32)
+    posterior = model.encode(images)
+    mean, discrete = posterior["mean"].numpy(), posterior["discrete"].numpy()
+    first = sizes[0]
+    columns = []
+    for k in range(first):
+        codes = discrete.copy()
+        codes[:, :first] = np.eye(first, dtype=codes.dtype)[k]
+        columns.append(model.decode_mean(np.concatenate([mean, codes], axis=1)).numpy())
+    return _tile(np.stack([images] + columns, axis=1)), posterior["category"].numpy()[:, 0]
 
 
 def save_png(grid, path, row_labels=None, scale=2):
