@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import zoo.data
-from trainers import discrete_accuracy
 from zoo import assignment, models, visualize
 from zoo.data.synthetic import IdentityData
 
@@ -83,7 +82,7 @@ def test_the_category_picture_labels_rows_by_factor_value_and_refuses_a_model_wi
         tmp_path):
     data = zoo.data.get("dsprites")
     model = models.get("cascade_vae", seed=0, latent_dim=4)
-    path = discrete_accuracy.save_category_picture(model, data, "shape", tmp_path / "c.png", 2)
+    path = visualize.save_category_picture(model, data, "shape", tmp_path / "c.png", 2)
     assert path.exists()
     with pytest.raises(ValueError, match="BetaVAE has no discrete code"):
         visualize.category_grid(models.get("beta_vae", seed=0), data.sample_observations(2))

@@ -64,19 +64,6 @@ def mean_function(model):
     return means
 
 
-def save_category_picture(model, data, factor, path, rows_per_value=2, seed=0):
-    """`visualize.category_grid` of `rows_per_value` random images of every value of `factor`,
-    each row labelled "<factor>=<value> -> <inferred category>"."""
-    factor = assignment.factor_index(data, factor)
-    rng = np.random.default_rng(seed)
-    factors = data.sample_factors(rows_per_value * data.factor_sizes[factor], rng)
-    factors[:, factor] = np.repeat(np.arange(data.factor_sizes[factor]), rows_per_value)
-    grid, inferred = visualize.category_grid(model, data.images_from_factors(factors, rng))
-    name = data.factor_names[factor]
-    labels = [f"{name}={value} -> {code}" for value, code in zip(factors[:, factor], inferred)]
-    return visualize.save_png(grid, path, row_labels=labels)
-
-
 def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch_size=256):
     """The `zoo.assignment.discrete_code_accuracy` dict for `model`'s code on `data`."""
     if isinstance(factor, str) and factor.isdigit():
@@ -111,8 +98,8 @@ def main(argv):
             data, code_function(model, FLAGS.code), FLAGS.factor, FLAGS.sweep,
             FLAGS.sweep_bases, FLAGS.seed + 2)
     if FLAGS.picture:
-        summary["picture"] = str(save_category_picture(model, data, FLAGS.factor, FLAGS.picture,
-                                                       FLAGS.picture_rows, FLAGS.seed + 3))
+        summary["picture"] = str(visualize.save_category_picture(
+            model, data, FLAGS.factor, FLAGS.picture, FLAGS.picture_rows, FLAGS.seed + 3))
     text = json.dumps(summary, indent=2)
     print(text)
     if FLAGS.output:

@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
-from zoo import distributions
+from zoo import assignment, distributions
 
 
 def kl_per_dimension(model, images):
@@ -111,3 +111,16 @@ def save_traversals(model, image, path, **kwargs):
     grid, dims = traversal_grid(model, image, **kwargs)
     kl = kl_per_dimension(model, np.asarray(image)[None])
     return save_png(grid, path, row_labels=[f"z{d} KL {kl[d]:.2f}" for d in dims])
+
+
+def save_category_picture(model, data, factor, path, rows_per_value=2, seed=0):
+    """`category_grid` of `rows_per_value` random images of every value of `factor`,
+    each row labelled "<factor>=<value> -> <inferred category>"."""
+    factor = assignment.factor_index(data, factor)
+    rng = np.random.default_rng(seed)
+    factors = data.sample_factors(rows_per_value * data.factor_sizes[factor], rng)
+    factors[:, factor] = np.repeat(np.arange(data.factor_sizes[factor]), rows_per_value)
+    grid, inferred = category_grid(model, data.images_from_factors(factors, rng))
+    name = data.factor_names[factor]
+    labels = [f"{name}={value} -> {code}" for value, code in zip(factors[:, factor], inferred)]
+    return save_png(grid, path, row_labels=labels)
