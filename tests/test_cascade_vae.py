@@ -167,7 +167,22 @@ def test_weight_decay_covers_every_conv_and_dense_kernel():
     assert not _model(weight_decay=0.0).losses
 
 
+def test_conv_kernels_start_he_normal_like_the_reference_and_the_choice_is_saved(tmp_path):
+    # The reference draws conv/deconv kernels with slim's variance_scaling_initializer (He normal):
+    # the last transposed convolution (fan-in 4·4·1) then starts with std ≈ 0.35, not Glorot's 0.06.
+    last_kernel = lambda model: model.decoder.layers[-1].kernel.numpy()
+    assert last_kernel(_model()).std() > 0.3
+    glorot = _model(conv_initializer="glorot_uniform")
+    assert last_kernel(glorot).std() < 0.1
+    glorot.save(tmp_path / "glorot.keras")
+    loaded = models.load(tmp_path / "glorot.keras")
+    assert loaded.conv_initializer == "glorot_uniform"
+    assert np.array_equal(last_kernel(loaded), last_kernel(glorot))
+    assert models.CascadeVAEC(latent_dim=2).get_config()["conv_initializer"] == "he_normal"
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"conv_initializer": "no_such_initializer"}, "initializer"),
     ({"num_categories": 1}, "num_categories"),
     ({"stage_steps": 0}, "stage_steps"),
     ({"discrete_stage": -1}, "discrete_stage"),

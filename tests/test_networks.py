@@ -1,4 +1,5 @@
 """Encoder/decoder builders (METHODS §1)."""
+import numpy as np
 import pytest
 
 from zoo import networks
@@ -99,3 +100,53 @@ def test_new_networks_take_a_kernel_regularizer():
     for name, (shape, _) in OTHER_NETWORKS.items():
         model = networks.build_decoder(name, 3, shape, kernel_regularizer=keras.regularizers.L2(1e-3))
         assert len(model.losses) > 0
+
+
+def test_conv_kernels_can_be_redrawn_he_normal_with_slims_fan_in():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    encoder = networks.build_encoder("conv64", (64, 64, 1))
+    decoder = networks.build_decoder("conv64", 10, (64, 64, 1))
+    dense_before = [layer.kernel.numpy().copy() for layer in decoder.layers
+                    if isinstance(layer, keras.layers.Dense)]
+    networks.initialize_conv_kernels([encoder, decoder], "he_normal")
+
+    convs = [layer for model in (encoder, decoder) for layer in model.layers
+             if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))]
+    assert len(convs) == 8
+    for layer in convs:
+        height, width, fan_in_channels, _ = layer.kernel.shape  # ConvT: [h, w, OUT, in]
+        expected_std = np.sqrt(2.0 / (height * width * fan_in_channels))
+        kernel = layer.kernel.numpy()
+        assert kernel.std() == pytest.approx(expected_std, rel=0.15), layer.name
+        assert np.abs(kernel).max() <= 2 * expected_std / 0.8796 + 1e-6  # truncated at 2σ
+    # The last transposed convolution (32 → 1 channel) has fan-in 4·4·1 = 16: std 0.35, where
+    # Glorot uniform would give about 0.06.
+    assert convs[-1].kernel.numpy().std() > 0.3
+    # Equal shapes get different draws (a reused unseeded Keras 3 initializer would repeat them).
+    same_shape = [layer.kernel.numpy() for layer in convs if layer.kernel.shape == (4, 4, 32, 32)]
+    assert len(same_shape) >= 2 and not np.allclose(same_shape[0], same_shape[1])
+    dense_after = [layer.kernel.numpy() for layer in decoder.layers
+                   if isinstance(layer, keras.layers.Dense)]
+    assert all(np.array_equal(a, b) for a, b in zip(dense_before, dense_after))
+
+
+def test_redrawing_conv_kernels_follows_the_global_seed_and_refuses_unknown_names():
+    import keras
+
+    def drawn(seed):
+        keras.utils.set_random_seed(seed)
+        decoder = networks.build_decoder("conv64", 10, (64, 64, 1))
+        networks.initialize_conv_kernels([decoder], "he_normal")
+        return decoder.layers[-1].kernel.numpy()
+
+    assert np.array_equal(drawn(1), drawn(1))
+    assert not np.array_equal(drawn(1), drawn(2))
+    decoder = networks.build_decoder("conv64", 10, (64, 64, 1))
+    before = decoder.layers[-1].kernel.numpy().copy()
+    with pytest.raises(ValueError, match="initializer"):
+        networks.initialize_conv_kernels([decoder], "no_such_initializer")
+    with pytest.raises(TypeError, match="initializer"):
+        networks.initialize_conv_kernels([decoder], keras.initializers.HeNormal())
+    assert np.array_equal(decoder.layers[-1].kernel.numpy(), before)

@@ -206,6 +206,27 @@ def regularize_kernels(layers, regularizer):
     return layers
 
 
+def initialize_conv_kernels(layers, initializer_name):
+    """Draw new values for the kernel of every Conv2D / Conv2DTranspose inside `layers` (layers or
+    models, searched recursively) from the Keras initializer named `initializer_name` (e.g.
+    "he_normal"); dense kernels and biases keep theirs. Each kernel gets a fresh initializer
+    instance: an unseeded Keras 3 initializer fixes its seed when created, so reusing one would
+    give kernels of equal shape equal values. The draws follow Keras' global seed
+    (`keras.utils.set_random_seed`), like the layers' own initialisation. A Conv2DTranspose kernel
+    is [h, w, out, in], so fan-in counts the OUTPUT channels, as in TF1 slim's
+    `variance_scaling_initializer`."""
+    if not isinstance(initializer_name, str):
+        raise TypeError(f"initializer_name must be a Keras initializer's name, got "
+                        f"{initializer_name!r}.")
+    keras.initializers.get(initializer_name)  # an unknown name fails here, before any change
+    for layer in layers:
+        for sub in layer._flatten_layers(include_self=True):
+            if isinstance(sub, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+                initializer = keras.initializers.get(initializer_name)
+                sub.kernel.assign(initializer(sub.kernel.shape, dtype=sub.kernel.dtype))
+    return layers
+
+
 def build_encoder(name, image_shape, kernel_regularizer=None):
     """Images [B, H, W, C] → features [B, F]; `kernel_regularizer` (optional) goes on every
     conv/dense kernel (weight decay, e.g. CascadeVAE's)."""

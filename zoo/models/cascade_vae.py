@@ -46,8 +46,9 @@ has only seen d = 0, so the code is reported as category 0 with d = 0 (no inform
 Choices where the slides are silent (facts from the reference implementation, Jeong & Song's
 TensorFlow code): softplus standard deviation; the unary uses the same sampled z as the gradient
 step; L2 weight decay on every conv/dense kernel (encoder, posterior head, decoder) with the slim
-convention penalty = weight_decay·½Σw²; Adam 1e-4 constant. β_l defaults to 1.0, the value of the
-seed's dSprites table (the reference code's default is 0.1).
+convention penalty = weight_decay·½Σw²; Adam 1e-4 constant; conv and transposed-conv kernels drawn
+He-normal (slim's `variance_scaling_initializer`), dense kernels Glorot uniform. β_l defaults to
+1.0, the value of the seed's dSprites table (the reference code's default is 0.1).
 """
 import keras
 import numpy as np
@@ -138,6 +139,9 @@ class CascadeVAE(VAE):
       discrete_stage: s_d, the stage in which the discrete code starts (4: t = 80,000).
       lambda_prime: λ', penalty per unordered same-category pair in the assignment (0.001).
       weight_decay: L2 on conv/dense kernels, penalty weight_decay·½Σw² (4e-5).
+      conv_initializer: Keras initializer name for the conv and transposed-conv kernels
+        ("he_normal", the reference's slim `variance_scaling_initializer`: truncated normal,
+        variance 2/fan_in); dense kernels keep Glorot uniform, as in the reference.
       solver: assignment solver, "auto" (OR-Tools if installed), "min_cost_flow" or
         "linear_sum_assignment".
       posterior: "softplus" (the reference's std parameterisation); other VAE args as in `VAE`.
@@ -149,7 +153,7 @@ class CascadeVAE(VAE):
 
     def __init__(self, latent_dim=6, num_categories=3, beta_high=10.0, beta_low=1.0,
                  stage_steps=20_000, discrete_stage=4, lambda_prime=0.001, weight_decay=4e-5,
-                 solver="auto", posterior="softplus", **kwargs):
+                 conv_initializer="he_normal", solver="auto", posterior="softplus", **kwargs):
         self.beta_high = non_negative("beta_high", beta_high)
         self.beta_low = non_negative("beta_low", beta_low)
         self.stage_steps = _check_int("stage_steps", stage_steps, 1)
@@ -164,7 +168,9 @@ class CascadeVAE(VAE):
             raise ValueError(f"Unknown assignment solver {solver!r}; expected 'auto' or one of "
                              f"{assignment.SOLVERS}.")
         self.solver = solver
+        self.conv_initializer = conv_initializer
         super().__init__(latent_dim=latent_dim, posterior=posterior, **kwargs)
+        networks.initialize_conv_kernels([self.encoder, self.decoder], conv_initializer)
         if self.weight_decay > 0:
             # slim's l2_regularizer(w) = w·½Σθ²; Keras' L2(l2) = l2·Σθ².
             networks.regularize_kernels(
@@ -181,7 +187,7 @@ class CascadeVAE(VAE):
                 "beta_high": self.beta_high, "beta_low": self.beta_low,
                 "stage_steps": self.stage_steps, "discrete_stage": self.discrete_stage,
                 "lambda_prime": self.lambda_prime, "weight_decay": self.weight_decay,
-                "solver": self.solver}
+                "conv_initializer": self.conv_initializer, "solver": self.solver}
 
     # ---------------------------------------------------------------- schedule
     def schedule(self, step=None):
