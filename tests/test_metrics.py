@@ -583,6 +583,20 @@ def test_cascade_protocol_prunes_by_kl_and_uses_the_discrete_code(small_data):
     assert result["eval_accuracy"] == 1.0
 
 
+def test_cascade_protocol_leaves_out_a_constant_discrete_code(small_data):
+    # CascadeVAE before its discrete stage reports category 0 for every image. Its Gini index is 0
+    # in every batch, so if it took part it would win every vote and score 1/3 here.
+    def constant_code(x):
+        out = gaussian_posterior(x)
+        codes = np.concatenate([out["mean"], np.zeros((len(x), 1))], axis=1)
+        return {**out, "codes": codes, "category": np.zeros((len(x), 1), np.int64)}
+
+    result = metrics.factor_vae_score(small_data, constant_code, 0, protocol="cascade_vae",
+                                      votes_per_factor=50, batch_size=20, discrete_columns=[5])
+    assert result["num_active_dims"] == 3.0
+    assert result["eval_accuracy"] == 1.0
+
+
 def test_cascade_protocol_with_nothing_kept_scores_chance(small_data):
     def collapsed(x):
         return {"mean": np.zeros((len(x), 2)), "logvar": np.zeros((len(x), 2))}

@@ -22,8 +22,11 @@
   ``kl_threshold`` (0.1 nats; needs the posterior; ``None`` keeps every code);
 * each discrete code (``discrete_columns``, or the model's declared ones) takes part as one extra
   dimension whose "variance" is the Gini index (n² − Σ_c n_c²)/(2n(n − 1)) of its values, also
-  normalised by its value over the whole set; it always takes part (the reference keeps it only
-  when its probability vector is close to uniform, which does not apply to an argmin code);
+  normalised by its value over the whole set. It takes part unless it is constant over that set
+  (Gini 0): a constant code carries nothing, and its zero local "variance" would otherwise win
+  every vote. That is CascadeVAE before its discrete stage, which the reference scores on the
+  continuous codes alone. (The reference also drops a code whose probability vector is far from
+  uniform, which does not apply to an argmin code);
 * if no code is kept the score is 1 / (number of factors), as in the reference.
 """
 
@@ -144,13 +147,14 @@ def _cascade_vae(data, reps, rng, batch_size, votes_per_factor, kl_threshold, no
                              f"{len(continuous)} continuous columns")
         kl = gaussian_kl_per_dim(mean, logvar).mean(axis=0)
         kept = continuous[kl > kl_threshold]
-    discrete = list(discrete_columns)
+    disc_var = (gini_index(np.rint(codes[:, list(discrete_columns)]).astype(np.int64), axis=0)
+                if discrete_columns else np.zeros(0))
+    discrete = [c for c, gini in zip(discrete_columns, disc_var) if gini > 0]
+    disc_var = disc_var[disc_var > 0]
     if not len(kept) and not discrete:
         chance = 1.0 / len(active)
         return {"train_accuracy": chance, "eval_accuracy": chance, "num_active_dims": 0.0}
     cont_var = np.var(codes[:, kept], axis=0, ddof=1) if len(kept) else np.zeros(0)
-    disc_values = np.rint(codes[:, discrete]).astype(np.int64)
-    disc_var = gini_index(disc_values, axis=0) if discrete else np.zeros(0)
     normaliser = np.concatenate([cont_var, disc_var]) + 1e-10
     sizes = np.asarray(data.factor_sizes)
     votes = np.zeros((len(normaliser), len(active)), np.int64)
