@@ -181,6 +181,48 @@ def test_conv_kernels_start_he_normal_like_the_reference_and_the_choice_is_saved
     assert models.CascadeVAEC(latent_dim=2).get_config()["conv_initializer"] == "he_normal"
 
 
+def _fit_steps(model, images, steps):
+    model.fit(tf.data.Dataset.from_tensors(images).repeat(), steps_per_epoch=steps, epochs=1,
+              verbose=0)
+
+
+def test_the_optimizer_restarts_where_a_dimension_is_relieved_but_not_at_the_discrete_start(
+        binary_images):
+    # r = 2, discrete from stage 1: one dimension relieved at t = 0, still one at t = 2 (the
+    # discrete start), two from t = 4. The reference trains each set of KL weights with its own
+    # Adam, so only t = 4 starts from fresh moments and a fresh step count.
+    model = _model(stage_steps=2)
+    model.compile()
+    assert [bool(model.relief_step(t)) for t in range(6)] == [False] * 4 + [True, False]
+    iterations = []
+    for _ in range(5):
+        _fit_steps(model, binary_images, 1)
+        iterations.append(int(model.optimizer.iterations.numpy()))
+    assert iterations == [1, 2, 3, 4, 1]
+
+
+def test_the_step_at_a_relief_is_the_step_of_a_freshly_built_adam(binary_images, tmp_path):
+    model = _model(stage_steps=2)
+    model.compile()
+    _fit_steps(model, binary_images, 4)               # t = 0 … 3; t = 4 relieves a dimension
+    model.save(tmp_path / "before.keras")
+    _fit_steps(model, binary_images, 1)
+    fresh = models.load(tmp_path / "before.keras")
+    fresh.restart_optimizer_on_relief = False         # the same step on a new optimizer instead
+    fresh.compile()
+    _fit_steps(fresh, binary_images, 1)
+    learning_rate = float(model.optimizer.learning_rate.numpy())
+    assert learning_rate == pytest.approx(1e-4)       # the restart keeps the learning rate
+    for a, b in zip(model.weights, fresh.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
+    # Without the restart the step differs: Adam's moments carry the earlier gradients.
+    carried = models.load(tmp_path / "before.keras")
+    carried.restart_optimizer_on_relief = False
+    _fit_steps(carried, binary_images, 1)
+    assert not np.allclose(carried.decoder.weights[0].numpy(), model.decoder.weights[0].numpy())
+    assert models.load(tmp_path / "before.keras").restart_optimizer_on_relief is True
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"conv_initializer": "no_such_initializer"}, "initializer"),
     ({"num_categories": 1}, "num_categories"),
@@ -193,6 +235,11 @@ def test_conv_kernels_start_he_normal_like_the_reference_and_the_choice_is_saved
 def test_bad_hyperparameters_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         models.CascadeVAE(**kwargs)
+
+
+def test_the_optimizer_restart_switch_must_be_a_bool():
+    with pytest.raises(TypeError, match="restart_optimizer_on_relief must be True or False"):
+        models.CascadeVAE(restart_optimizer_on_relief="yes")
 
 
 # ---------------------------------------------------------------------------- resume

@@ -46,7 +46,9 @@ has only seen d = 0, so the code is reported as category 0 with d = 0 (no inform
 Choices where the slides are silent (facts from the reference implementation, Jeong & Song's
 TensorFlow code): softplus standard deviation; the unary uses the same sampled z as the gradient
 step; L2 weight decay on every conv/dense kernel (encoder, posterior head, decoder) with the slim
-convention penalty = weight_decay·½Σw²; Adam 1e-4 constant; conv and transposed-conv kernels drawn
+convention penalty = weight_decay·½Σw²; Adam 1e-4 constant, restarted whenever a dimension is
+relieved (the reference builds one Adam per set of KL weights, so each relief starts from fresh
+moments and a fresh bias correction; the discrete start, which keeps the weights, does not); conv and transposed-conv kernels drawn
 He-normal (slim's `variance_scaling_initializer`), dense kernels Glorot uniform. β_l defaults to
 1.0, the value of the seed's dSprites table (the reference code's default is 0.1).
 """
@@ -121,6 +123,15 @@ def _zeros_for_none(gradients, variables):
     return [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(gradients, variables)]
 
 
+def restart_optimizer(optimizer):
+    """Zero an optimizer's step count and slots (Adam's moments): the state of a freshly built
+    optimizer of the same settings. The learning rate is kept."""
+    learning_rate = getattr(optimizer, "_learning_rate", None)  # a variable unless a schedule
+    for variable in optimizer.variables:
+        if variable is not learning_rate:
+            variable.assign(tf.zeros(variable.shape, variable.dtype))
+
+
 def _check_int(name, value, minimum):
     if isinstance(value, bool) or int(value) != value or value < minimum:
         raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
@@ -144,6 +155,8 @@ class CascadeVAE(VAE):
         variance 2/fan_in); dense kernels keep Glorot uniform, as in the reference.
       solver: assignment solver, "auto" (OR-Tools if installed), "min_cost_flow" or
         "linear_sum_assignment".
+      restart_optimizer_on_relief: zero the optimizer's moments and step count at the step where
+        a dimension is relieved, as the reference's one-Adam-per-stage training does (True).
       posterior: "softplus" (the reference's std parameterisation); other VAE args as in `VAE`.
     """
 
@@ -153,7 +166,8 @@ class CascadeVAE(VAE):
 
     def __init__(self, latent_dim=6, num_categories=3, beta_high=10.0, beta_low=1.0,
                  stage_steps=20_000, discrete_stage=4, lambda_prime=0.001, weight_decay=4e-5,
-                 conv_initializer="he_normal", solver="auto", posterior="softplus", **kwargs):
+                 conv_initializer="he_normal", solver="auto", restart_optimizer_on_relief=True,
+                 posterior="softplus", **kwargs):
         self.beta_high = non_negative("beta_high", beta_high)
         self.beta_low = non_negative("beta_low", beta_low)
         self.stage_steps = _check_int("stage_steps", stage_steps, 1)
@@ -168,6 +182,10 @@ class CascadeVAE(VAE):
             raise ValueError(f"Unknown assignment solver {solver!r}; expected 'auto' or one of "
                              f"{assignment.SOLVERS}.")
         self.solver = solver
+        if not isinstance(restart_optimizer_on_relief, bool):
+            raise TypeError("restart_optimizer_on_relief must be True or False, got "
+                             f"{restart_optimizer_on_relief!r}.")
+        self.restart_optimizer_on_relief = restart_optimizer_on_relief
         self.conv_initializer = conv_initializer
         super().__init__(latent_dim=latent_dim, posterior=posterior, **kwargs)
         networks.initialize_conv_kernels([self.encoder, self.decoder], conv_initializer)
@@ -187,7 +205,8 @@ class CascadeVAE(VAE):
                 "beta_high": self.beta_high, "beta_low": self.beta_low,
                 "stage_steps": self.stage_steps, "discrete_stage": self.discrete_stage,
                 "lambda_prime": self.lambda_prime, "weight_decay": self.weight_decay,
-                "conv_initializer": self.conv_initializer, "solver": self.solver}
+                "conv_initializer": self.conv_initializer, "solver": self.solver,
+                "restart_optimizer_on_relief": self.restart_optimizer_on_relief}
 
     # ---------------------------------------------------------------- schedule
     def schedule(self, step=None):
@@ -200,6 +219,14 @@ class CascadeVAE(VAE):
         relieved, _ = self.schedule(step)
         index = tf.range(self.latent_dim, dtype=tf.int64)
         return tf.where(index < tf.cast(relieved, tf.int64), self.beta_low, self.beta_high)
+
+    def relief_step(self, step=None):
+        """Whether a dimension is relieved at `step` (default: the saved global_step), i.e. the
+        number of relieved dimensions differs from the previous step's (bool tensor)."""
+        step = tf.cast(self.global_step.value if step is None else step, tf.int64)
+        now, _ = self.schedule(step)
+        before, _ = self.schedule(tf.maximum(step - 1, 0))
+        return tf.not_equal(now, before)
 
     def _discrete_active(self):
         if self.continuous_only:
@@ -435,6 +462,15 @@ class CascadeVAE(VAE):
                                        lambda: self._loss_and_gradients(x))
         else:
             terms, gradients = self._loss_and_gradients(x)
+        if self.restart_optimizer_on_relief:
+            if not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
+
+            def restart():
+                restart_optimizer(self.optimizer)
+                return tf.constant(True)
+
+            tf.cond(self.relief_step(), restart, lambda: tf.constant(False))
         self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         self.global_step.assign_add(1)
         return self._record(terms)
