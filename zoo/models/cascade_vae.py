@@ -48,8 +48,9 @@ TensorFlow code): softplus standard deviation; the unary uses the same sampled z
 step; L2 weight decay on every conv/dense kernel (encoder, posterior head, decoder) with the slim
 convention penalty = weight_decay·½Σw²; Adam 1e-4 constant, restarted whenever a dimension is
 relieved (the reference builds one Adam per set of KL weights, so each relief starts from fresh
-moments and a fresh bias correction; the discrete start, which keeps the weights, does not); conv and transposed-conv kernels drawn
-He-normal (slim's `variance_scaling_initializer`), dense kernels Glorot uniform. β_l defaults to
+moments and a fresh bias correction; the discrete start, which keeps the weights, does not);
+conv and transposed-conv kernels drawn He-normal (slim's `variance_scaling_initializer`), dense
+kernels Glorot uniform. β_l defaults to
 1.0, the value of the seed's dSprites table (the reference code's default is 0.1).
 """
 import keras
