@@ -33,7 +33,8 @@ _define("string", "model_path", None, "The .keras model to score.")
 _define("string", "metrics", "all", "'all' or a comma-separated list of metric names.")
 _define("string", "dataset", "dsprites", "Ground-truth data set name.")
 _define("string", "data_source", "procedural",
-        "Where images come from: procedural (offline default), npz, or tfds.")
+        "Where images come from: procedural (offline default, fitted to the real frames), "
+        "procedural_v1 (the first renderer), npz, or tfds.")
 _define("integer", "seed", 0, "Seed shared by every metric.")
 _define("string", "output", None, "metrics.json path (default: metrics.json beside the model).")
 _define("multi_string", "metric_arg", [], "Metric parameter as [metric.]name=value (repeatable).")

@@ -53,7 +53,8 @@ flags.DEFINE_string("network", "conv64", "Encoder/decoder pair (see zoo.networks
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
 flags.DEFINE_string("data_source", None,
                     "Where images come from (default: the data set's first source; for "
-                    "dSprites procedural, offline): procedural, npz, or tfds.")
+                    "dSprites procedural, the renderer fitted to the real frames): "
+                    "procedural, procedural_v1 (the first renderer), npz, or tfds.")
 flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
 flags.DEFINE_string("init_from", None,
                     "A saved model (model.keras or checkpoint.keras) of the same model, network, "
