@@ -42,6 +42,7 @@ from trainers.callbacks import (
     atomic_save,
 )
 from zoo import export, models, visualize
+from zoo.data.dsprites_render import V1_DATA_SOURCE, canonical_data_source
 
 flags.DEFINE_string("model", "beta_vae", f"Model name: one of {sorted(models.MODELS)}.")
 flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e.g. beta=4 "
@@ -83,6 +84,8 @@ flags.DEFINE_multi_string("eval_metric_arg", [], "Metric parameter as [metric.]n
 flags.DEFINE_string("keep_best", None, "Keep the model of the best periodic evaluation of this "
                     "value, <metric>/<value> as in metrics_history.jsonl (e.g. "
                     "unsupervised_accuracy/accuracy), as best.keras.")
+flags.DEFINE_integer("threads", 0, "CPU threads for TF's intra-op and inter-op pools (0: TF's "
+                     "default, every core). Two runs side by side on a 2-core machine: 1 each.")
 flags.DEFINE_enum("keep_best_mode", "max", ["max", "min"], "Whether --keep_best keeps the highest "
                   "or the lowest value.")
 
@@ -168,12 +171,21 @@ def initialise_from(model, path):
     model.set_weights(source.get_weights())
 
 
-def _check_same_run(saved, config, output_dir):
+def _check_same_run(saved, config, output_dir, data_source):
     # A setting left to the model's default (None) resumes with the value the run was saved with.
     for key in ("latent_dim", "learning_rate"):
         if config[key] is None:
             config[key] = saved.get(key)
-    changed = {k: (saved.get(k), config[k]) for k in RUN_KEYS if saved.get(k) != config[k]}
+    # What the images are decides, not the --data_source spelling: the same name can mean other
+    # images after a renderer update (runs of the first dSprites renderer are pointed to the
+    # source that keeps it), and two names can mean the same images.
+    keys = [k for k in RUN_KEYS if k != "data_source" or "data_source_description" not in saved]
+    changed = {k: (saved.get(k), config[k]) for k in keys if saved.get(k) != config[k]}
+    saved_source = canonical_data_source(saved.get("data_source_description", data_source))
+    if saved_source != data_source:
+        hint = (" (--data_source=procedural_v1 resumes it)" if saved_source == V1_DATA_SOURCE
+                else "")
+        changed["data"] = (saved_source, data_source + hint)
     if changed:
         details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
         raise ValueError(f"{output_dir} holds a run with different settings ({details}); use "
@@ -203,7 +215,7 @@ def run(config):
     checkpoint_path, state_path = out / "checkpoint.keras", out / "checkpoint_state.json"
     config_path = out / "config.json"
     if checkpoint_path.exists():
-        _check_same_run(json.loads(config_path.read_text()), config, out)
+        _check_same_run(json.loads(config_path.read_text()), config, out, data.data_source)
         model = models.load(checkpoint_path)
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
         elapsed_before = state.get("train_wall_time_s", 0.0)
@@ -326,6 +338,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
+    if FLAGS.threads < 0:
+        raise app.UsageError(f"--threads must be ≥ 0, got {FLAGS.threads}.")
+    if FLAGS.threads:  # process-wide, so set here (before TF starts) and not in run()
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel writing) hides ours
     config = default_config(**{name: FLAGS[name].value for name in SETTING_FLAGS})
     config["model_args"] = parse_model_args(FLAGS.model_arg)

@@ -176,6 +176,17 @@ def render_v1(factors: tf.Tensor) -> tf.Tensor:
     return _select(shape, square, ellipse, heart)
 
 
+# What data_source said of v1 before renderers had versions (in run files of that time).
+_UNVERSIONED_V1_DATA_SOURCE = (
+    "procedural dSprites (zoo renderer, identical factor grid; not the original images)"
+)
+
+
+def canonical_data_source(description: str) -> str:
+    """A data-source description as today's code words it (v1's unversioned name -> v1's)."""
+    return V1_DATA_SOURCE if description == _UNVERSIONED_V1_DATA_SOURCE else description
+
+
 RENDERERS = {1: render_v1, 2: render_v2}
 DATA_SOURCES = {1: V1_DATA_SOURCE, 2: V2_DATA_SOURCE}
 LATEST_VERSION = 2
