@@ -150,13 +150,34 @@ def coverage_rule_iou(frames, factors, threshold, half_sides, subsamples=4):
     return best
 
 
+def save_renderer_picture(path):
+    """Rows: each shape from v1, then v2; columns: orientations 0, 5, 10, 15, 20 at scale 1,
+    then orientation 0 at scales 0.5 and 0.8 (posX = posY = 15)."""
+    from zoo.visualize import save_image_rows
+
+    columns = [(5, o) for o in (0, 5, 10, 15, 20)] + [(0, 0), (3, 0)]
+    rows, labels = [], []
+    for shape, name in enumerate(("square", "ellipse", "heart")):
+        for source, version in (("procedural_v1", "v1"), ("procedural", "v2")):
+            factors = np.array([[shape, scale, o, 15, 15] for scale, o in columns])
+            rows.append(data.get("dsprites", source=source).images_from_factors(factors))
+            labels.append(f"{version} {name}")
+    return save_image_rows(np.stack(rows), path, row_labels=labels)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--gif", default="../shared/data/dsprites.gif",
                         help="the dSprites repository's dsprites.gif")
     parser.add_argument("--heart_intervals", type=int, default=36,
                         help="angle intervals of the heart outline over 180 degrees")
+    parser.add_argument("--picture", default=None,
+                        help="only draw both renderers' sprites side by side into this PNG "
+                        "(needs no GIF)")
     args = parser.parse_args()
+    if args.picture:
+        print(f"wrote {save_renderer_picture(args.picture)}")
+        return
 
     frames = dsprites_reference.read_reference_frames(args.gif)
     factors = dsprites_reference.reference_frame_factors()
