@@ -26,6 +26,7 @@ setup(
         "scikit-learn>=1.9,<1.10",
         "absl-py>=2.1,<3",
         "pillow>=10,<14",
+        "pyyaml>=6,<7",  # the zoo build plan and sweep specs
     ],
     extras_require={
         "solvers": ["ortools>=9.15,<9.16"],
