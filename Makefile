@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,solvers]'
+	$(PY) -m pip install --quiet -e '.[dev,solvers,sweep]'
 	touch $@
 
 install: $(VENV)/.installed

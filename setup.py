@@ -30,7 +30,7 @@ setup(
     ],
     extras_require={
         "solvers": ["ortools>=9.15,<9.16"],
-        "sweep": ["ray>=2.40,<3"],
+        "sweep": ["ray>=2.40,<3", "matplotlib>=3.8,<4"],
         "dev": ["pytest>=8,<10", "ruff>=0.6"],
     },
 )
