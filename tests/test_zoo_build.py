@@ -135,3 +135,38 @@ def test_a_model_saved_without_optimizer_is_smaller_and_gives_the_same_outputs(t
     slim = keras.models.load_model(tmp_path / "slim.keras")
     np.testing.assert_array_equal(slim.encode(images)["mean"], model.encode(images)["mean"])
     slim.fit(images, epochs=1, batch_size=8, verbose=0)  # a fresh optimizer fine-tunes
+
+
+def test_publish_scores_exports_draws_and_registers_a_trained_entry(tmp_path):
+    from trainers import train
+    from zoo import pretrained
+
+    plan = json.loads(json.dumps(TINY))
+    plan["models"]["tiny_beta_vae"]["metrics"] = "mig,sap"
+    entries = zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+    entry, runs = entries["tiny_beta_vae"]
+    train.run(runs[0].config(verbose=0))
+    registry_dir = tmp_path / "pretrained"
+    record = zoo.publish_entry("tiny_beta_vae", entry, runs, registry_dir, log=lambda *_: None)
+    card = (registry_dir / "cards" / "tiny_beta_vae.md").read_text()
+    for text in ("python -m trainers.train", "--model_arg=beta=4", "procedural dSprites v2",
+                 "| mig |", "| sap |", "traversals.gif", "models/tiny_beta_vae.keras",
+                 "models/tiny_beta_vae.savedmodel.tar.gz", "Known limitations"):
+        assert text in card, text
+    for picture in ("traversals.gif", "traversals.png", "reconstructions.png"):
+        assert (registry_dir / "cards" / "tiny_beta_vae" / picture).stat().st_size > 0
+    assert "mig/mig" in record["scores"]
+    loaded = pretrained.load("tiny_beta_vae", registry=registry_dir / "registry.json")
+    assert loaded.latent_dim == 3
+
+
+def test_the_readme_zoo_table_matches_the_registry():
+    from zoo import pretrained
+
+    readme = (zoo.REPO / "README.md").read_text()
+    start, end = zoo.README_TABLE_MARKERS
+    table = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert table == zoo.zoo_table()
+    for name in pretrained.available():
+        assert f"[{name}](pretrained/cards/{name}.md)" in table
+        assert (zoo.REPO / "pretrained" / "cards" / f"{name}.md").exists()

@@ -3,6 +3,8 @@ r"""The zoo build: train, keep across sessions, and publish every model of pretr
     python -m trainers.zoo status                  # each entry: planned, trained, stashed, published
     python -m trainers.zoo build [--only=a,b] [--parallel=2 --threads=1] [--max_hours=2.5]
     python -m trainers.zoo stash [--only=a,b]      # unfinished runs' checkpoints → pretrained/in_progress/
+    python -m trainers.zoo publish [--only=a,b]    # score, export, card, register; then `gallery`
+    python -m trainers.zoo gallery                 # docs/zoo.md and the README's zoo table
 
 Every plan entry is one ordinary `trainers.train` run (or, with `phases`, a few runs each starting
 from the previous one's model), in its own directory, so a killed build rerun with the same command
@@ -36,7 +38,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 RUN_SETTINGS = ("model", "model_args", "latent_dim", "network", "learning_rate", "steps", "seed",
                 "dataset", "data_source", "batch_size", "train_args")
 ENTRY_KEYS = RUN_SETTINGS + ("phases", "run_dir", "citation", "hyperparameters_from",
-                             "paper_steps", "metric_args")
+                             "paper_steps", "metrics", "metric_args", "limitations")
+MAX_ARTIFACT_BYTES = 5 * 1024 * 1024  # each published file
 PHASE_KEYS = ("name", "steps", "model_args", "learning_rate", "train_args")
 # What makes a run directory resumable (trainers.train resumes from these), and what else of it
 # is worth keeping: the periodic evaluations and the best-by-metric model.
@@ -66,6 +69,13 @@ class Run:
     @property
     def steps(self):
         return int(self.settings["steps"])
+
+    def config(self, **overrides):
+        """The full trainers.train configuration of this run (defaults filled in)."""
+        from trainers import train
+
+        return train.default_config(**{**self.settings, "output_dir": str(self.directory),
+                                       **overrides})
 
 
 def _settings_of(entry, name, defaults):
@@ -318,13 +328,224 @@ def build(entries, only=(), parallel=1, threads=0, max_hours=None, stash=DEFAULT
     return outcome
 
 
+# --------------------------------------------------------------------------------------------------
+# Publishing: score, artifacts, pictures, model card, registry
+# --------------------------------------------------------------------------------------------------
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def hardware():
+    """CPU model and core count, in words (for the card)."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def export_archive(model_path, target):
+    """The model's SavedModel (zoo.export endpoints) as one .tar.gz file."""
+    import tarfile
+    import tempfile
+
+    from zoo import export, models
+
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "saved_model"
+        export.export_saved_model(models.load(model_path), saved)
+        tmp = Path(str(target) + ".tmp")
+        with tarfile.open(tmp, "w:gz") as archive:
+            archive.add(saved, arcname="saved_model")
+        os.replace(tmp, target)
+    return target
+
+
+def _score_rows(metrics_report):
+    rows = []
+    for metric, values in metrics_report["metrics"].items():
+        params = values.get("params", {})
+        shown = {k: v for k, v in values.items() if k != "params" and isinstance(v, (int, float))}
+        rows.append((metric, ", ".join(f"{k} {v:.3f}" for k, v in shown.items()),
+                     ", ".join(f"{k}={v}" for k, v in params.items()
+                               if isinstance(v, (int, float, str)))))
+    return rows
+
+
+def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
+    """The model card (markdown): what the model is, how exactly it was made, what it scores."""
+    last = runs[-1]
+    paper = entry.get("paper_steps")
+    schedule = (f"{results['steps']:,} steps; the paper trains {paper:,}" if paper
+                else f"{results['steps']:,} steps (the paper gives no step count)")
+    lines = [
+        f"# {name}", "",
+        f"**Method**: `{entry['model']}` — {entry.get('citation', '')}.", "",
+        f"**Hyperparameters**: {entry.get('hyperparameters_from', '')}.", "",
+        "**Made with** (from the repository root; each command resumes if rerun):", "", "```bash",
+        *(" ".join(train_command(run)) for run in runs), "```", "",
+        f"**Data**: {results['data_source']}.", "",
+        f"**Training**: {schedule}; seed {results['seed']}; "
+        f"{results['train_wall_time_s'] / 3600:.1f} h of training wall time"
+        + (" (last phase)" if len(runs) > 1 else "") + f" on {artifacts['hardware']}.", "",
+        "## Scores", "",
+        (f"`python -m trainers.evaluate --model_path={os.path.relpath(last.directory, last.repo)}"
+        f"/model.keras --metrics={entry.get('metrics', 'all')} --seed={metrics_report['seed']}` "
+        f"(seed {metrics_report['seed']}; parameters as listed):"), "",
+        "| metric | values | parameters |", "|---|---|---|",
+        *(f"| {m} | {v} | {p} |" for m, v, p in _score_rows(metrics_report)), "",
+    ]
+    if results.get("best_model"):
+        best = results["best_model"]
+        lines += [(f"Best periodic evaluation (`best.keras`, kept in the run directory): "
+                  f"{json.dumps(best)}."), ""]
+    lines += [
+        "## Latents", "",
+        "Mean KL of each latent to the prior over 1,000 images (nats): "
+        + ", ".join(f"z{i} {v:.2f}" for i, v in enumerate(kl)) + ".", "",
+        f"![traversals]({artifacts['traversal_gif']})", "",
+        f"![traversals]({artifacts['traversal_png']})", "",
+        f"![reconstructions]({artifacts['reconstructions_png']})", "",
+        "## Files", "",
+        "| file | sha256 | bytes |", "|---|---|---|",
+        *(f"| `{f['file']}` | `{f['sha256']}` | {f['bytes']:,} |" for f in artifacts["files"]), "",
+        "## Known limitations", "",
+        f"- Trained for {schedule}." + (" Scores may still move with longer training."
+                                        if paper and results["steps"] < paper else ""),
+        ("- Procedural dSprites, not the original images: the renderer matches the real frames "
+        "to a mean IoU of 0.9997 (README, Data), but scores on the real data set may differ."),
+        *(f"- {text}" for text in entry.get("limitations", [])), "",
+    ]
+    Path(path).write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
+    """Score a trained entry, write its artifacts, pictures and card, and register it."""
+    import numpy as np
+
+    import zoo.data
+    from trainers import evaluate
+    from zoo import models, pretrained, visualize
+
+    last = runs[-1]
+    results = _read_json(last.directory / "results.json")
+    if not results or results["steps"] < last.steps:
+        raise ValueError(f"{name} is not trained yet ({trained_steps(last.directory)[0]} of "
+                         f"{last.steps} steps); run `python -m trainers.zoo build --only={name}`")
+    settings = last.config()
+    log(f"{name}: scoring with {entry.get('metrics', 'all')}")
+    report = evaluate.run(last.directory / "model.keras", metrics=entry.get("metrics", "all"),
+                          dataset=settings["dataset"], data_source=settings["data_source"],
+                          seed=seed, output=last.directory / "metrics.json",
+                          metric_args=entry.get("metric_args", []), log=None)
+    registry_dir = Path(registry_dir)
+    model_dir, card_dir = registry_dir / "models", registry_dir / "cards"
+    picture_dir = card_dir / name
+    for directory in (model_dir, picture_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    keras_file = model_dir / f"{name}.keras"
+    save_without_optimizer(last.directory / "model.keras", keras_file)
+    archive = export_archive(keras_file, model_dir / f"{name}.savedmodel.tar.gz")
+    files = []
+    for path in (keras_file, archive):
+        size = path.stat().st_size
+        if size > MAX_ARTIFACT_BYTES:
+            raise ValueError(f"{path.name} is {size:,} bytes, over the {MAX_ARTIFACT_BYTES:,}-byte "
+                             "limit of a published file")
+        files.append({"file": os.path.relpath(path, registry_dir), "sha256": _sha256(path),
+                      "bytes": size})
+
+    model = models.load(keras_file)
+    data = zoo.data.get(settings["dataset"], source=settings["data_source"])
+    images = data.sample_observations(1000, np.random.default_rng(seed))
+    kl = visualize.kl_per_dimension(model, images)
+    pictures = {
+        "traversal_gif": visualize.save_traversal_gif(model, images[0], picture_dir / "traversals.gif"),
+        "traversal_png": visualize.save_traversals(model, images[0], picture_dir / "traversals.png"),
+        "reconstructions_png": visualize.save_png(visualize.reconstruction_grid(model, images[:8]),
+                                                  picture_dir / "reconstructions.png"),
+    }
+    artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
+    artifacts.update(files=files, hardware=hardware())
+    card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts, kl)
+    scores = {f"{metric}/{key}": value for metric, values in report["metrics"].items()
+              for key, value in values.items() if isinstance(value, (int, float))}
+    record = pretrained.publish(
+        keras_file, name, data_source=results["data_source"], steps=results["steps"],
+        seed=results["seed"], scores=scores, registry=registry_dir / "registry.json",
+        overwrite=True)
+    log(f"{name}: published ({card})")
+    return record
+
+
+HEADLINE_SCORES = (("factor_vae_score/eval_accuracy", "FactorVAE score"), ("mig/mig", "MIG"),
+                   ("dci/disentanglement", "DCI dis."), ("sap/sap", "SAP"),
+                   ("unsupervised_accuracy/accuracy", "shape acc."))
+README_TABLE_MARKERS = ("<!-- zoo table: written by `python -m trainers.zoo gallery` -->",
+                        "<!-- end of zoo table -->")
+
+
+def zoo_table(registry=None, link_prefix="pretrained/"):
+    """Markdown table of the published models (name with its card, method, steps, headline
+    scores); the README shows it and a test keeps it equal to the registry."""
+    from zoo import pretrained
+
+    published = pretrained.read_registry(registry)["models"]
+    if not published:
+        return "No model is published yet: `python -m trainers.zoo status` shows the build."
+    header = "| model | method | steps | " + " | ".join(h for _, h in HEADLINE_SCORES) + " |"
+    rows = [header, "|" + "---|" * (3 + len(HEADLINE_SCORES))]
+    for name, record in sorted(published.items()):
+        scores = record.get("scores", {})
+        cells = [f"{scores[key]:.3f}" if key in scores else "—" for key, _ in HEADLINE_SCORES]
+        method = record.get("config", {}).get("name", "")
+        rows.append(f"| [{name}]({link_prefix}cards/{name}.md) | {method} | "
+                    f"{record.get('steps', 0):,} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def gallery(registry=None):
+    """docs/zoo.md: every published model with its traversal GIF and headline scores."""
+    from zoo import pretrained
+
+    published = pretrained.read_registry(registry)["models"]
+    lines = ["# The zoo", "",
+             ("Every published model, its traversal (each panel moves one latent, most informative "
+             "first) and its headline scores; the model card has the rest. Load one with "
+             "`zoo.pretrained.load(name)`. Written by `python -m trainers.zoo gallery`."), "",
+             zoo_table(registry, link_prefix="../pretrained/"), ""]
+    for name in sorted(published):
+        lines += [f"## {name}", "", f"![{name} traversals](../pretrained/cards/{name}/traversals.gif)",
+                  "", f"[model card](../pretrained/cards/{name}.md)", ""]
+    return "\n".join(lines)
+
+
+def write_gallery(registry=None, readme=REPO / "README.md", page=REPO / "docs" / "zoo.md"):
+    """Write docs/zoo.md and replace the README's zoo table between its markers."""
+    page.write_text(gallery(registry), encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_TABLE_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} has no zoo table markers ({start} ... {end})")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    readme.write_text(f"{before}{start}\n{zoo_table(registry)}\n{end}{after}", encoding="utf-8")
+
+
 def _parse_only(value):
     return tuple(v for v in (value or "").split(",") if v)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m trainers.zoo", description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=("status", "build", "stash"))
+    parser.add_argument("command", choices=("status", "build", "stash", "publish", "gallery"))
     parser.add_argument("--plan", default=str(DEFAULT_PLAN), help="the build plan (YAML)")
     parser.add_argument("--only", default="", help="comma-separated entry names (default: all)")
     parser.add_argument("--parallel", type=int, default=2, help="runs trained at once")
@@ -358,6 +579,21 @@ def main(argv=None):
                 step = stash_run(run)
                 if step is not None:
                     print(f"{run.label}: stashed step {step} in {_stash_dir(run, DEFAULT_STASH)}")
+    elif args.command == "gallery":
+        write_gallery()
+        print("wrote docs/zoo.md and the README's zoo table")
+    elif args.command == "publish":
+        failed = []
+        for name, (entry, runs) in entries.items():
+            if (only and name not in only) or not trained_steps(runs[-1].directory)[1]:
+                continue
+            try:
+                publish_entry(name, entry, runs, DEFAULT_PLAN.parent)
+            except ValueError as error:
+                print(f"error: {name}: {error}", file=sys.stderr)
+                failed.append(name)
+        write_gallery()
+        return 1 if failed else 0
     else:
         outcome = build(entries, only, args.parallel, args.threads, args.max_hours)
         failed = {k: v for k, v in outcome.items() if v not in (0, -15)}
