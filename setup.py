@@ -32,5 +32,7 @@ setup(
         "solvers": ["ortools>=9.15,<9.16"],
         "sweep": ["ray>=2.40,<3", "matplotlib>=3.8,<4"],
         "dev": ["pytest>=8,<10", "ruff>=0.6"],
+        # The PyTorch peer of `trainers.benchmark --against=pytorch` (CPU build, pinned exactly).
+        "bench": ["torch==2.13.0"],
     },
 )
