@@ -368,14 +368,20 @@ def export_archive(model_path, target):
 
 
 def _score_rows(metrics_report):
+    """(metric, "name value, ...", "parameter=value, ...") per scored metric of a metrics.json."""
     rows = []
-    for metric, values in metrics_report["metrics"].items():
-        params = values.get("params", {})
-        shown = {k: v for k, v in values.items() if k != "params" and isinstance(v, (int, float))}
-        rows.append((metric, ", ".join(f"{k} {v:.3f}" for k, v in shown.items()),
-                     ", ".join(f"{k}={v}" for k, v in params.items()
-                               if isinstance(v, (int, float, str)))))
+    for metric, result in metrics_report["metrics"].items():
+        values = ", ".join(f"{k} {v:.3f}" for k, v in result["values"].items())
+        params = ", ".join(f"{k}={v}" for k, v in result.get("params", {}).items()
+                           if isinstance(v, (int, float, str)))
+        rows.append((metric, values, params))
     return rows
+
+
+def headline_scores(metrics_report):
+    """{"metric/value": number} of a metrics.json, as the registry records them."""
+    return {f"{metric}/{key}": value for metric, result in metrics_report["metrics"].items()
+            for key, value in result["values"].items()}
 
 
 def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
@@ -475,8 +481,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
     artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
     artifacts.update(files=files, hardware=hardware())
     card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts, kl)
-    scores = {f"{metric}/{key}": value for metric, values in report["metrics"].items()
-              for key, value in values.items() if isinstance(value, (int, float))}
+    scores = headline_scores(report)
     record = pretrained.publish(
         keras_file, name, data_source=results["data_source"], steps=results["steps"],
         seed=results["seed"], scores=scores, registry=registry_dir / "registry.json",
