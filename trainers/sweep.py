@@ -187,7 +187,7 @@ def run_trials(trials, spec, address=None, python=sys.executable, log=print, pol
             train, evaluate = _commands(run, spec, threads, python)
             pending[task.remote(train, evaluate, str(run.repo),
                                 str(run.directory / "trial.log"))] = run
-        started, total = time.time(), len(pending)
+        started, total, last_line, last_time = time.time(), len(pending), None, 0.0
         while pending:
             ready, _ = ray.wait(list(pending), timeout=poll_s)
             for ref in ready:
@@ -197,10 +197,15 @@ def run_trials(trials, spec, address=None, python=sys.executable, log=print, pol
                                      f"failed (exit {code}), log {run.directory / 'trial.log'}")
             done = total - len(pending)
             failed = sum(s.startswith("failed") for s in status.values())
-            eta = (time.time() - started) / done * len(pending) if done else float("nan")
-            log(f"trials: {done - failed} done, {len(pending)} running or queued, {failed} failed; "
-                f"ETA {eta / 60:.1f} min" if done else
-                f"trials: 0 done, {len(pending)} running or queued")
+            line = (f"trials: {done - failed} done, {len(pending)} running or queued, "
+                    f"{failed} failed")
+            if done:
+                line += f"; ETA {(time.time() - started) / done * len(pending) / 60:.1f} min"
+            # Print when the counts change, and at least once a minute.
+            counts = (done, failed, len(pending))
+            if counts != last_line or time.time() - last_time > 60:
+                log(line)
+                last_line, last_time = counts, time.time()
     finally:
         ray.shutdown()
     return status
