@@ -99,7 +99,7 @@ def load_plan(path=DEFAULT_PLAN, repo=REPO):
     """The plan's entries as {name: (entry dict, [Run, ...])}, checked key by key."""
     from zoo import models
 
-    path = Path(path)
+    path, repo = Path(path), Path(repo).resolve()
     try:
         plan = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
@@ -124,7 +124,7 @@ def load_plan(path=DEFAULT_PLAN, repo=REPO):
             raise PlanError(f"{name}: unknown keys {sorted(bad)} (accepted: {', '.join(ENTRY_KEYS)})")
         if entry.get("model") not in models.MODELS:
             raise PlanError(f"{name}: model {entry.get('model')!r} is not one of {sorted(models.MODELS)}")
-        directory = repo / entry.get("run_dir", f"runs/zoo/{name}")
+        directory = (Path(repo) / entry.get("run_dir", f"runs/zoo/{name}")).resolve()
         base = _settings_of(entry, name, defaults)
         phases = entry.get("phases")
         if phases is None:
