@@ -13,6 +13,7 @@ from zoo.models.dip_vae import DIPVAEI, DIPVAEII
 from zoo.models.factor_vae import FactorVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.joint_vae import JointVAE
+from zoo.models.kernel_vaes import HSICVAE, VFAE, InfoVAE
 from zoo.models.tc_vae import BetaTCVAE
 
 MODELS = {
@@ -29,6 +30,9 @@ MODELS = {
     "infogan": InfoGAN,
     "decomposition_vae": DecompositionVAE,
     "dc_ign": DCIGN,
+    "info_vae": InfoVAE,
+    "hsic_vae": HSICVAE,
+    "vfae": VFAE,
 }
 
 
@@ -63,8 +67,10 @@ __all__ = [
     "DCIGN",
     "DIPVAEI",
     "DIPVAEII",
+    "HSICVAE",
     "MODELS",
     "VAE",
+    "VFAE",
     "AnnealedVAE",
     "BetaTCVAE",
     "BetaVAE",
@@ -73,6 +79,7 @@ __all__ = [
     "DecompositionVAE",
     "FactorVAE",
     "InfoGAN",
+    "InfoVAE",
     "JointVAE",
     "check_images",
     "default_optimizer",
