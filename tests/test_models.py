@@ -42,6 +42,10 @@ MODEL_CASES = {
     "info_vae": ("info_vae", {**SMALL, "lambda_mmd": 100.0}),
     "hsic_vae": ("hsic_vae", {**SMALL, "groups": [1, 3]}),
     "vfae": ("vfae", {**SMALL, "kernel": "imq"}),
+    "dae": ("dae", SMALL),
+    # The DAE encoder's architecture only (a new model copies a trained DAE's weights from a
+    # file; that path is covered in test_beta_vae_dae.py).
+    "beta_vae_dae": ("beta_vae_dae", {**SMALL, "dae_network": "conv64", "feature_depth": 2}),
 }
 # Models trained on labelled batches: what fit gets with the images (VFAE: the sensitive factor).
 MODEL_LABELS = {"vfae": np.arange(16) % 3}

@@ -6,6 +6,7 @@ import keras
 
 from zoo.models.base import VAE, check_images, default_optimizer
 from zoo.models.beta_vae import AnnealedVAE, BetaVAE
+from zoo.models.beta_vae_dae import BetaVAEDAE, DenoisingAutoencoder
 from zoo.models.cascade_vae import CascadeVAE, CascadeVAEC
 from zoo.models.dc_ign import DCIGN
 from zoo.models.decomposition_vae import DecompositionVAE
@@ -33,6 +34,8 @@ MODELS = {
     "info_vae": InfoVAE,
     "hsic_vae": HSICVAE,
     "vfae": VFAE,
+    "dae": DenoisingAutoencoder,
+    "beta_vae_dae": BetaVAEDAE,
 }
 
 
@@ -74,9 +77,11 @@ __all__ = [
     "AnnealedVAE",
     "BetaTCVAE",
     "BetaVAE",
+    "BetaVAEDAE",
     "CascadeVAE",
     "CascadeVAEC",
     "DecompositionVAE",
+    "DenoisingAutoencoder",
     "FactorVAE",
     "InfoGAN",
     "InfoVAE",
