@@ -46,9 +46,14 @@ MODEL_CASES = {
     # The DAE encoder's architecture only (a new model copies a trained DAE's weights from a
     # file; that path is covered in test_beta_vae_dae.py).
     "beta_vae_dae": ("beta_vae_dae", {**SMALL, "dae_network": "conv64", "feature_depth": 2}),
+    # On an untrained β-VAE given by its config (test_scan.py covers visual_path).
+    "scan": ("scan", {"visual_model": {"module": "zoo.models.beta_vae", "class_name": "BetaVAE",
+                                       "config": SMALL, "registered_name": "zoo>BetaVAE"},
+                      "seed": 3}),
 }
 # Models trained on labelled batches: what fit gets with the images (VFAE: the sensitive factor).
-MODEL_LABELS = {"vfae": np.arange(16) % 3}
+# SCAN: one word per symbol.
+MODEL_LABELS = {"vfae": np.arange(16) % 3, "scan": np.eye(16, dtype="float32")}
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_CASES))

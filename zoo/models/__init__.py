@@ -15,6 +15,7 @@ from zoo.models.factor_vae import FactorVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.joint_vae import JointVAE
 from zoo.models.kernel_vaes import HSICVAE, VFAE, InfoVAE
+from zoo.models.scan import SCAN
 from zoo.models.tc_vae import BetaTCVAE
 
 MODELS = {
@@ -36,6 +37,7 @@ MODELS = {
     "vfae": VFAE,
     "dae": DenoisingAutoencoder,
     "beta_vae_dae": BetaVAEDAE,
+    "scan": SCAN,
 }
 
 
@@ -72,6 +74,7 @@ __all__ = [
     "DIPVAEII",
     "HSICVAE",
     "MODELS",
+    "SCAN",
     "VAE",
     "VFAE",
     "AnnealedVAE",

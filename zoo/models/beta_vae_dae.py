@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import networks
-from zoo.models.base import VAE, _positive_int, non_negative
+from zoo.models.base import VAE, _positive_int, load_checked, non_negative
 
 CORRUPTIONS = ("occlusion", "pixel_mask", "gaussian")
 _LEVELS = {"occlusion": "in (0, 1]", "pixel_mask": "in [0, 1]", "gaussian": "a finite number ≥ 0"}
@@ -210,14 +210,7 @@ class BetaVAEDAE(VAE):
 
 def _load_dae(path, expected_sha256, image_shape):
     """(the DenoisingAutoencoder saved at `path`, the file's sha256), checked."""
-    from zoo.data.dsprites import sha256_of_file
-    from zoo.models import load
-
-    dae = load(path)
-    sha256 = sha256_of_file(path)
-    if expected_sha256 is not None and expected_sha256 != sha256:
-        raise ValueError(f"dae_path {path} has sha256 {sha256}, not the expected dae_sha256 "
-                         f"{expected_sha256}.")
+    dae, sha256 = load_checked(path, expected_sha256, "dae_path")
     if type(dae) is not DenoisingAutoencoder:
         raise ValueError(f"dae_path {path} holds a {type(dae).__name__}, not a "
                          "DenoisingAutoencoder ('dae' model).")
