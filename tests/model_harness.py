@@ -121,6 +121,18 @@ def check_saved_model(model, images, tmp_path):
         assert f"signature_def['{endpoint}']" in shown, endpoint
 
 
+def saved_briefly_trained(model, directory, name):
+    """(path, model): `model` after one epoch of fit on 8 sparse binary images, saved as
+    `directory`/`name` (a model file that another model's arguments point to)."""
+    keras.utils.set_random_seed(0)
+    model.compile()
+    images = (np.random.default_rng(0).random((8, 64, 64, 1)) > 0.9).astype("float32")
+    model.fit(images, batch_size=4, epochs=1, verbose=0)
+    path = directory / name
+    model.save(path)
+    return path, model
+
+
 def run_model_test(model_class, init_kwargs, images, tmp_path, labels=None):
     keras.utils.set_random_seed(0)
     model = model_class(**init_kwargs)

@@ -3,11 +3,11 @@ inside the saved model, the two training stages through trainers.train. Save/loa
 serving of both models are covered by the shared harness (tests/test_models.py)."""
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.model_harness import saved_briefly_trained
 from trainers import train
 from zoo import models
 from zoo.data.dsprites import sha256_of_file
@@ -59,14 +59,8 @@ def test_dae_reconstructs_the_clean_image_from_the_corrupted_one(binary_images):
 @pytest.fixture(scope="module")
 def dae_file(tmp_path_factory):
     """A briefly trained DAE saved as a .keras file."""
-    keras.utils.set_random_seed(0)
-    dae = models.get("dae", **SMALL)
-    dae.compile()
-    images = (np.random.default_rng(0).random((8, 64, 64, 1)) > 0.9).astype("float32")
-    dae.fit(images, batch_size=4, epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("dae") / "dae.keras"
-    dae.save(path)
-    return path, dae
+    return saved_briefly_trained(models.get("dae", **SMALL), tmp_path_factory.mktemp("dae"),
+                                 "dae.keras")
 
 
 @pytest.mark.parametrize("depth", [1, 4, 6])

@@ -6,11 +6,11 @@ import math
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.model_harness import saved_briefly_trained
 from trainers import train
 from zoo import data, distributions, models
 from zoo.data.dsprites import sha256_of_file
@@ -127,14 +127,9 @@ def test_forward_kl_is_mode_covering():
 # ------------------------------------------------------------------------ the model
 @pytest.fixture(scope="module")
 def visual_file(tmp_path_factory):
-    keras.utils.set_random_seed(0)
-    visual = models.BetaVAE(**SMALL)
-    visual.compile()
-    images = (np.random.default_rng(0).random((8, 64, 64, 1)) > 0.9).astype("float32")
-    visual.fit(images, batch_size=4, epochs=1, verbose=0)
-    path = tmp_path_factory.mktemp("visual") / "visual.keras"
-    visual.save(path)
-    return path, visual
+    """A briefly trained β-VAE saved as a .keras file."""
+    return saved_briefly_trained(models.BetaVAE(**SMALL), tmp_path_factory.mktemp("visual"),
+                                 "visual.keras")
 
 
 @pytest.fixture(scope="module")
