@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tests.model_harness import saved_briefly_trained
 from trainers import train
-from zoo import data, distributions, models
+from zoo import data, distributions, models, scan_scores
 from zoo.data.dsprites import sha256_of_file
 from zoo.models.scan import export_saved_model, forward_kl
 from zoo.symbols import Vocabulary, default_attributes
@@ -302,3 +302,92 @@ def test_two_training_stages_through_trainers_train(visual_file, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())  # frozen in the second stage
     assert any(not np.array_equal(a.numpy(), b.numpy())
                for a, b in zip(first.recombiner.weights, second.recombiner.weights))
+
+
+# ------------------------------------------------------------------------ scores
+class _FactorData:
+    """dSprites' factors whose "images" are the factor indices themselves (so an oracle can
+    read them)."""
+
+    name = "factor vectors"
+
+    def __init__(self, dsprites):
+        self.factor_names, self.factor_sizes = dsprites.factor_names, dsprites.factor_sizes
+        self._dsprites = dsprites
+
+    def sample(self, n, rng):
+        factors = self._dsprites.sample_factors(n, rng)
+        return factors, factors.astype(np.float32)
+
+
+def test_img2sym_accuracy_of_an_oracle_and_of_a_constant_guess(dsprites, vocabulary):
+    fake = _FactorData(dsprites)
+    oracle = scan_scores.img2sym_accuracy(
+        lambda images: vocabulary.symbols(images.astype(np.int64)).numpy(), vocabulary, fake,
+        num_samples=300)
+    assert oracle == {name: 1.0 for name in vocabulary.attributes}
+    first_words = np.zeros(vocabulary.size, np.float32)
+    first_words[vocabulary.offsets] = 1.0
+    guess = scan_scores.img2sym_accuracy(lambda images: np.tile(first_words, (len(images), 1)),
+                                         vocabulary, fake, num_samples=3000)
+    assert guess["shape"] == pytest.approx(1 / 3, abs=0.03)
+    assert guess["orientation"] == pytest.approx(1 / 4, abs=0.03)
+    assert guess["posX"] == pytest.approx(11 / 32, abs=0.03)
+
+
+def test_concept_scores_known_answers(vocabulary):
+    symbol = vocabulary.parse([["heart"]])[0]
+    labelled = np.zeros((12, vocabulary.num_attributes), np.int64) + vocabulary.offsets
+    labelled[:9, 0] = vocabulary.words.index("heart")              # 9 of 12 hearts
+    labelled[:, 1] = vocabulary.offsets[1] + np.arange(12) % 3      # scale: all words equally
+    scores = scan_scores.concept_scores(labelled, symbol, vocabulary)
+    assert scores["shape"] == ("accuracy", 0.75)
+    assert scores["scale"][0] == "spread" and scores["scale"][1] == pytest.approx(1.0)
+    assert scores["orientation"] == ("spread", 0.0)                 # always the same word
+
+
+def test_sym2img_scores_aggregate_over_concepts(vocabulary):
+    symbols = vocabulary.parse([["heart", "small"], ["x_low"]])
+
+    def sample_fn(y, n):  # named words exactly, free attributes cycling through their words
+        out = np.zeros((len(y), n, vocabulary.num_attributes), np.int64)
+        for a in range(vocabulary.num_attributes):
+            own = np.flatnonzero(vocabulary.attribute_of_word == a)
+            for b, row in enumerate(y):
+                named = own[row[own] == 1]
+                out[b, :, a] = named[0] if len(named) else own[np.arange(n) % len(own)]
+        return out
+
+    result = scan_scores.sym2img_scores(sample_fn, lambda words: words, vocabulary, symbols, 12)
+    assert result["concepts"] == 2
+    assert result["accuracy"] == {"shape": 1.0, "scale": 1.0, "posX": 1.0}
+    assert result["spread"] == pytest.approx({"shape": 1.0, "scale": 1.0, "orientation": 1.0,
+                                              "posX": 1.0, "posY": 1.0})
+    assert result["per_concept"][0]["concept"] == ["heart", "small"]
+
+
+def test_recombination_scores_score_the_recombined_concept(scan, vocabulary):
+    first = vocabulary.parse([["heart", "small"], ["x_low", "y_low"]])
+    second = vocabulary.parse([["heart"], ["y_low"]])
+
+    def classify(images):
+        return np.tile(vocabulary.offsets, (len(images), 1))
+
+    result = scan_scores.recombination_scores(scan, classify, first, second, "ignore",
+                                              samples_per_concept=4)
+    assert result["operator"] == "ignore"
+    assert [c["concept"] for c in result["per_concept"]] == [["small"], ["x_low"]]
+    assert result["accuracy"] == {"scale": 1.0, "posX": 1.0}   # the first word of each
+
+
+def test_attribute_classifier_labels_every_attribute(dsprites, vocabulary):
+    classify = scan_scores.train_attribute_classifier(dsprites, vocabulary, steps=3,
+                                                      batch_size=8)
+    _, images = dsprites.sample(5, np.random.default_rng(0))
+    words = classify(images)
+    assert words.shape == (5, vocabulary.num_attributes)
+    assert all(vocabulary.attribute_of_word[words[:, a]].tolist() == [a] * 5
+               for a in range(vocabulary.num_attributes))
+    accuracy = scan_scores.classifier_accuracy(classify, vocabulary, dsprites, num_samples=50)
+    assert set(accuracy) == set(vocabulary.attributes)
+    assert all(0.0 <= v <= 1.0 for v in accuracy.values())
