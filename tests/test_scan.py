@@ -2,6 +2,7 @@
 the frozen visual model inside the saved model, the two training streams, sym2img / img2sym, the
 SavedModel endpoints, bad input, and both stages through trainers.train. The shared harness
 (tests/test_models.py) covers save → load, fine-tuning and the visual endpoints."""
+import json
 import math
 import subprocess
 import sys
@@ -391,3 +392,67 @@ def test_attribute_classifier_labels_every_attribute(dsprites, vocabulary):
     accuracy = scan_scores.classifier_accuracy(classify, vocabulary, dsprites, num_samples=50)
     assert set(accuracy) == set(vocabulary.attributes)
     assert all(0.0 <= v <= 1.0 for v in accuracy.values())
+
+
+# ------------------------------------------------------------------------ held-out combinations
+def test_recombine_in_tf_matches_the_operators_on_symbols(vocabulary, dsprites):
+    rng = np.random.default_rng(6)
+    factors = dsprites.sample_factors(60, rng)
+    first = vocabulary.symbols(factors, rng.random((60, 5)) < 0.5).numpy()
+    second = vocabulary.symbols(dsprites.sample_factors(60, rng), rng.random((60, 5)) < 0.5)
+    second = second.numpy() * (first.sum(axis=1, keepdims=True) >= 0)
+    for index, operator in enumerate(("in_common", "ignore")):
+        pick = tf.one_hot(np.full(60, index + 1), 3)
+        np.testing.assert_array_equal(vocabulary.recombine_tf(first, second, pick).numpy(),
+                                      vocabulary.recombine(first, second, operator))
+
+
+def test_withhold_drops_the_last_word_of_a_held_out_combination(vocabulary):
+    held_out = vocabulary.parse([["heart", "small"]])
+    symbols = vocabulary.parse([["heart", "small", "x_low"], ["heart", "medium"], ["small"]])
+    assert vocabulary.describe(vocabulary.withhold(symbols, held_out)) == [
+        ["heart", "x_low"], ["heart", "medium"], ["small"]]
+    with pytest.raises(ValueError, match="at least two words"):
+        vocabulary.held_out_parts(vocabulary.parse([["heart"]]))
+
+
+def test_held_out_combinations_never_appear_in_training(visual_file, dsprites, vocabulary):
+    held_out = [["heart", "small"], ["square", "x_low"]]
+    combos = vocabulary.parse(held_out)
+
+    def names_a_held_out_combination(symbols):
+        return np.any(np.all(symbols[:, None, :] >= combos[None], axis=2))
+
+    concepts = models.SCAN(visual_path=str(visual_file[0]), held_out_concepts=held_out,
+                           specify_probability=0.9, seed=5)
+    assert concepts.get_config()["held_out_concepts"] == held_out
+    stream = iter(concepts.training_stream(dsprites, 128, seed=1))
+    for _ in range(3):
+        _, symbols = next(stream)
+        assert not names_a_held_out_combination(symbols.numpy())
+    recombination = models.SCAN(visual_path=str(visual_file[0]), held_out_concepts=held_out,
+                                stage="recombination", specify_probability=0.9, seed=5)
+    _, (first, second, r) = next(iter(recombination.training_stream(dsprites, 256, seed=1)))
+    results = vocabulary.recombine_tf(first, second, r).numpy()
+    for symbols in (first.numpy(), second.numpy(), results):
+        assert not names_a_held_out_combination(symbols)
+    assert vocabulary.matches(dsprites.stream_factors(256, seed=1, step=0), results).all()
+    with pytest.raises(ValueError, match="Unknown word 'round'"):
+        models.SCAN(visual_path=str(visual_file[0]), held_out_concepts=[["round", "small"]])
+
+
+def test_scan_report_scores_and_picture(visual_file, dsprites, tmp_path):
+    from trainers import scan_report
+
+    model = models.SCAN(visual_path=str(visual_file[0]), held_out_concepts=[["heart", "small"]],
+                        seed=5)
+    result = scan_report.report(model, dsprites, num_samples=20, num_concepts=3,
+                                samples_per_concept=2, classifier_steps=2,
+                                picture=tmp_path / "sym2img.png", picture_samples=2)
+    assert set(result["img2sym_accuracy"]) == set(model.vocabulary.attributes)
+    assert set(result["recombination"]) == {"and", "in_common", "ignore"}
+    assert result["sym2img"]["concepts"] == 3
+    assert result["sym2img_held_out"]["per_concept"][0]["concept"] == ["heart", "small"]
+    assert result["recombination_held_out"]["per_concept"][0]["concept"] == ["heart", "small"]
+    assert (tmp_path / "sym2img.png").exists()
+    json.dumps(result)

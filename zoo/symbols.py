@@ -170,6 +170,44 @@ class Vocabulary:
         return np.stack([y[:, self.attribute_of_word == a].sum(axis=1) > 0
                          for a in range(self.num_attributes)], axis=1)
 
+    def same_attribute(self):
+        """float32 [V, V]: 1 where two words belong to one attribute."""
+        return (self.attribute_of_word[:, None] == self.attribute_of_word[None, :]).astype(
+            np.float32)
+
+    def recombine_tf(self, first, second, pick):
+        """`recombine` in TF for a one-hot operator per row, pick [B, 3] (AND, IN COMMON,
+        IGNORE)."""
+        named = tf.minimum(tf.matmul(second, self.same_attribute()), 1.0)
+        results = tf.stack([tf.maximum(first, second), first * second, first * (1.0 - named)])
+        return tf.einsum("bo,obv->bv", pick, results)
+
+    @staticmethod
+    def names_all(symbols, concept):
+        """float [B]: 1 where a symbol names every word of `concept` [V]."""
+        return tf.cast(tf.reduce_all(symbols >= concept[None, :], axis=1), tf.float32)
+
+    def held_out_parts(self, held_out):
+        """(concept [V], its last word one-hot [V]) for each held-out concept: k-hot numpy
+        [H, V] (from `parse`)."""
+        held_out = np.asarray(held_out, np.float32)
+        parts = []
+        for concept in held_out:
+            if concept.sum() < 2:
+                raise ValueError("A held-out concept combines at least two words, got "
+                                 f"{self.describe(concept[None])[0]}.")
+            last = np.zeros_like(concept)
+            last[np.flatnonzero(concept)[-1]] = 1.0
+            parts.append((tf.constant(concept), tf.constant(last)))
+        return parts
+
+    def withhold(self, symbols, held_out):
+        """Symbols [B, V] in which no held-out concept ([H, V]) is named in full: such a symbol
+        loses the concept's last word (TF)."""
+        for concept, last in self.held_out_parts(held_out):
+            symbols = symbols * (1.0 - self.names_all(symbols, concept)[:, None] * last[None, :])
+        return symbols
+
     def recombine(self, first, second, operator):
         """The symbols of `first` <operator> `second` ([n, V] each): "and" (union; the two must
         not name one attribute with different words), "in_common" (words both name) or "ignore"
@@ -185,6 +223,42 @@ class Vocabulary:
             dropped = self.named_attributes(b)[:, self.attribute_of_word]
             return a * ~dropped
         raise ValueError(f"Unknown operator {operator!r}; expected one of {OPERATORS}.")
+
+
+def recombination_triples(vocabulary, factors, others, masks, operator, held_out=None):
+    """(y₁, y₂, r) for images with factors [B, K] such that each image matches y₁ <r> y₂ (TF).
+
+    others: two factor draws [B, K] that supply unrelated words; masks: three bool [B, A] masks
+    u₁, u₂, u₃ over the attributes; operator: int [B] index into `OPERATORS`. With s the image's
+    words and s', s'' those of the two draws:
+      AND:       y₁ = s on u₁,                     y₂ = s on ¬u₁ ∧ u₂          (result: s on both)
+      IN COMMON: y₁ = s on u₁ + s' on ¬u₁ ∧ u₂,    y₂ = s on u₁ + s'' on ¬u₁ ∧ ¬u₂ ∧ u₃
+                 (result: s on u₁)
+      IGNORE:    y₁ = s on u₁ ∨ (¬u₁ ∧ u₂),        y₂ = s' on ¬u₁ ∧ u₂         (result: s on u₁)
+    held_out: k-hot concepts [H, V] that neither y₁, y₂ nor the result may name in full (see
+    `Vocabulary.withhold`; the last word of such a concept is dropped, which keeps the image a
+    match of the result)."""
+    u1, u2, u3 = masks
+    rest = ~u1 & u2
+    cases = [
+        (vocabulary.symbols(factors, u1), vocabulary.symbols(factors, rest)),
+        (vocabulary.symbols(factors, u1) + vocabulary.symbols(others[0], rest),
+         vocabulary.symbols(factors, u1) + vocabulary.symbols(others[1], ~u1 & ~u2 & u3)),
+        (vocabulary.symbols(factors, u1 | rest), vocabulary.symbols(others[0], rest)),
+    ]
+    pick = tf.one_hot(operator, len(OPERATORS))
+    first = tf.einsum("bo,obv->bv", pick, tf.stack([c[0] for c in cases]))
+    second = tf.einsum("bo,obv->bv", pick, tf.stack([c[1] for c in cases]))
+    if held_out is not None and len(held_out):
+        first, second = vocabulary.withhold(first, held_out), vocabulary.withhold(second, held_out)
+        # A result naming a held-out concept loses its last word: from y₁ (IGNORE's result is
+        # part of y₁), and from y₂ as well for AND and IN COMMON.
+        both = pick[:, 0] + pick[:, 1]
+        for concept, last in vocabulary.held_out_parts(held_out):
+            full = vocabulary.names_all(vocabulary.recombine_tf(first, second, pick), concept)
+            first *= 1.0 - full[:, None] * last[None, :]
+            second *= 1.0 - (full * both)[:, None] * last[None, :]
+    return first, second, pick
 
 
 def default_attributes(factor_names, factor_sizes):

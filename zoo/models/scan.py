@@ -65,6 +65,7 @@ from zoo.symbols import (
     DSPRITES_FACTOR_SIZES,
     OPERATORS,
     Vocabulary,
+    recombination_triples,
 )
 
 STAGES = ("concepts", "recombination")
@@ -106,6 +107,8 @@ class SCAN(TrainingState, keras.Model):
       grounding_weight: λ, weight of the forward KL to the visual posterior (10).
       hidden_units: width of the symbol networks' two hidden layers (100).
       specify_probability: probability that a training symbol names each attribute (0.5).
+      held_out_concepts: word combinations (lists of ≥ 2 words, e.g. [["heart", "small"]]) that
+        no training symbol or recombined result names in full, to test generalisation to them.
       latent_dim, input_shape, network: if given (as `trainers.train` does), they must be the
         visual model's.
       seed: seed of the model's random draws.
@@ -114,7 +117,8 @@ class SCAN(TrainingState, keras.Model):
     def __init__(self, visual_path=None, visual_sha256=None, visual_model=None,
                  visual_source=None, vocabulary=None, stage="concepts", beta=1.0,
                  grounding_weight=10.0, hidden_units=100, specify_probability=0.5,
-                 latent_dim=None, input_shape=None, network=None, seed=None, **kwargs):
+                 held_out_concepts=(), latent_dim=None, input_shape=None, network=None,
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         if stage not in STAGES:
             raise ValueError(f"Unknown SCAN stage {stage!r}; expected one of {STAGES}.")
@@ -127,6 +131,8 @@ class SCAN(TrainingState, keras.Model):
             raise ValueError(f"specify_probability must be in [0, 1], got {specify_probability!r}.")
         self.vocabulary = (default_vocabulary() if vocabulary is None
                            else Vocabulary.from_config(vocabulary))
+        self.held_out_concepts = [[str(w) for w in concept] for concept in held_out_concepts]
+        self.held_out_symbols()  # validates them
         self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
         weights = None
         if visual_path is not None:
@@ -198,11 +204,19 @@ class SCAN(TrainingState, keras.Model):
                 "visual_sha256": self.visual_sha256, "visual_source": self.visual_source,
                 "vocabulary": self.vocabulary.get_config(), "stage": self.stage, "beta": self.beta,
                 "grounding_weight": self.grounding_weight, "hidden_units": self.hidden_units,
-                "specify_probability": self.specify_probability, "seed": self.seed}
+                "specify_probability": self.specify_probability,
+                "held_out_concepts": self.held_out_concepts, "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def held_out_symbols(self):
+        """k-hot [H, V] of `held_out_concepts` (each combining ≥ 2 words)."""
+        held_out = self.vocabulary.parse(self.held_out_concepts) if self.held_out_concepts \
+            else np.zeros((0, self.vocabulary.size), np.float32)
+        self.vocabulary.held_out_parts(held_out)
+        return held_out
 
     def compile(self, optimizer=None, **kwargs):
         """`compile()` with no optimizer uses Adam(1e-4, ε=1e-8), the METHODS default."""
@@ -314,16 +328,13 @@ class SCAN(TrainingState, keras.Model):
 
         "concepts": (images, symbols), each symbol naming each of its image's attributes with
         `specify_probability`. "recombination": (images, (y₁, y₂, r)) with r a uniform one-hot
-        operator and the image matching y₁ <r> y₂: with masks u₁, u₂, u₃ over the attributes
-        (each true with `specify_probability`), s the image's words and s', s'' the words of
-        two random factor draws,
-          AND:       y₁ = s on u₁,               y₂ = s on ¬u₁ ∧ u₂         (result: s on both)
-          IN COMMON: y₁ = s on u₁ + s' on ¬u₁ ∧ u₂, y₂ = s on u₁ + s'' on ¬u₁ ∧ ¬u₂ ∧ u₃
-                     (result: s on u₁)
-          IGNORE:    y₁ = s on u₁ ∨ (¬u₁ ∧ u₂),   y₂ = s' on ¬u₁ ∧ u₂       (result: s on u₁).
+        operator and the image matching y₁ <r> y₂ (`zoo.symbols.recombination_triples`, with
+        masks u₁, u₂, u₃ over the attributes each true with `specify_probability`). In both
+        stages no symbol (nor recombined result) names a `held_out_concepts` combination in full.
         """
         self.vocabulary.check_data(data)
         batch_size, vocabulary = int(batch_size), self.vocabulary
+        held_out = self.held_out_symbols()
         probability = self.specify_probability
         images = data.stream(batch_size, seed=seed, start_step=start_step, with_factors=True)
         steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
@@ -336,32 +347,19 @@ class SCAN(TrainingState, keras.Model):
 
         def concepts(batch, step):
             x, factors = batch
-            return x, vocabulary.symbols(factors, masks(step, 1)[0])
+            symbols = vocabulary.symbols(factors, masks(step, 1)[0])
+            return x, vocabulary.withhold(symbols, held_out) if len(held_out) else symbols
 
         def recombinations(batch, step):
             x, factors = batch
-            u1, u2, u3 = masks(step, 3)
             base = tf.stack([tf.constant(int(seed) ^ _STREAM_SALT, tf.int64), step])
             others = [data.sample_factors_tf(batch_size, tf.random.experimental.stateless_fold_in(
                 base, 10 + k)) for k in range(2)]
             operator = tf.random.stateless_uniform(
                 [batch_size], tf.random.experimental.stateless_fold_in(base, 20), 0,
                 len(OPERATORS), tf.int32)
-
-            def words(f, mask):
-                return vocabulary.symbols(f, mask)
-
-            rest = ~u1 & u2
-            cases = [  # (y1, y2) per operator
-                (words(factors, u1), words(factors, rest)),
-                (words(factors, u1) + words(others[0], rest),
-                 words(factors, u1) + words(others[1], ~u1 & ~u2 & u3)),
-                (words(factors, u1 | rest), words(others[0], rest)),
-            ]
-            pick = tf.one_hot(operator, len(OPERATORS))
-            y1 = tf.einsum("bo,obv->bv", pick, tf.stack([c[0] for c in cases]))
-            y2 = tf.einsum("bo,obv->bv", pick, tf.stack([c[1] for c in cases]))
-            return x, (y1, y2, pick)
+            return x, recombination_triples(vocabulary, factors, others, masks(step, 3),
+                                            operator, held_out)
 
         make = recombinations if self.stage == "recombination" else concepts
         return tf.data.Dataset.zip((images, steps)).map(make).prefetch(tf.data.AUTOTUNE)
