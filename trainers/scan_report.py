@@ -116,8 +116,6 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
-    if not FLAGS.model_path:
-        raise app.UsageError("--model_path is required.")
     model = models.load(FLAGS.model_path)
     if not isinstance(model, models.SCAN):
         raise app.UsageError(f"{FLAGS.model_path} holds a {type(model).__name__}, not a SCAN.")
@@ -134,4 +132,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    flags.mark_flag_as_required("model_path")
     app.run(main)
