@@ -60,6 +60,7 @@ from zoo.models.base import (
     load_checked,
     non_negative,
 )
+from zoo.models.beta_vae_dae import DenoisingAutoencoder
 from zoo.symbols import (
     DSPRITES_ATTRIBUTES,
     DSPRITES_FACTOR_SIZES,
@@ -421,7 +422,7 @@ class SCAN(TrainingState, keras.Model):
 
 def _check_visual(model, where):
     if not isinstance(model, VAE) or model.decoder_input_dim != model.latent_dim \
-            or type(model).__name__ == "DenoisingAutoencoder":
+            or isinstance(model, DenoisingAutoencoder):
         raise ValueError(f"{where} holds a {type(model).__name__}; SCAN needs a visual model of "
                          "the VAE family with a continuous Gaussian code only (β-VAE, "
                          "β-VAE_DAE, ...).")
