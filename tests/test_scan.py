@@ -456,3 +456,13 @@ def test_scan_report_scores_and_picture(visual_file, dsprites, tmp_path):
     assert result["recombination_held_out"]["per_concept"][0]["concept"] == ["heart", "small"]
     assert (tmp_path / "sym2img.png").exists()
     json.dumps(result)
+
+
+@pytest.mark.parametrize("stage", ["concepts", "recombination"])
+def test_a_resumed_stream_replays_the_same_batches(visual_file, dsprites, stage):
+    model = models.SCAN(visual_path=str(visual_file[0]), stage=stage, seed=5)
+    from_start = iter(model.training_stream(dsprites, 8, seed=2, start_step=0))
+    next(from_start)
+    resumed = next(iter(model.training_stream(dsprites, 8, seed=2, start_step=1)))
+    for a, b in zip(tf.nest.flatten(next(from_start)), tf.nest.flatten(resumed)):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
