@@ -53,6 +53,21 @@ def test_a_bad_plan_is_refused_naming_the_entry_and_key(tmp_path, change, messag
         zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
 
 
+def test_an_entry_waits_for_the_entries_it_is_built_on(tmp_path):
+    plan = json.loads(json.dumps(TINY))
+    plan["models"]["tiny_beta_vae"]["after"] = "tiny_two_phases"
+    entries = zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+    assert [r.label for r in zoo._runs_to_do(entries, ())] == ["tiny_two_phases/first"]
+    for phase in ("first", "second"):
+        directory = tmp_path / "runs/zoo/tiny_two_phases" / phase
+        directory.mkdir(parents=True)
+        (directory / "results.json").write_text(json.dumps({"steps": 2 if phase == "first" else 4}))
+    assert [r.label for r in zoo._runs_to_do(entries, ())] == ["tiny_beta_vae"]
+    plan["models"]["tiny_beta_vae"]["after"] = "nothing_of_that_name"
+    with pytest.raises(zoo.PlanError, match="after names"):
+        zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+
+
 def test_the_train_command_is_an_ordinary_trainers_train_command(tmp_path):
     entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
     first, second = entries["tiny_two_phases"][1]

@@ -37,7 +37,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Keys of a plan entry (see pretrained/zoo.yaml's header) and of one of its phases.
 RUN_SETTINGS = ("model", "model_args", "latent_dim", "network", "learning_rate", "steps", "seed",
                 "dataset", "data_source", "batch_size", "train_args")
-ENTRY_KEYS = RUN_SETTINGS + ("phases", "run_dir", "citation", "hyperparameters_from",
+ENTRY_KEYS = RUN_SETTINGS + ("phases", "run_dir", "after", "citation", "hyperparameters_from",
                              "paper_steps", "metrics", "metric_args", "limitations")
 MAX_ARTIFACT_BYTES = 5 * 1024 * 1024  # each published file
 PHASE_KEYS = ("name", "steps", "model_args", "learning_rate", "train_args")
@@ -124,6 +124,11 @@ def load_plan(path=DEFAULT_PLAN, repo=REPO):
             raise PlanError(f"{name}: unknown keys {sorted(bad)} (accepted: {', '.join(ENTRY_KEYS)})")
         if entry.get("model") not in models.MODELS:
             raise PlanError(f"{name}: model {entry.get('model')!r} is not one of {sorted(models.MODELS)}")
+        after = entry.get("after", [])
+        entry["after"] = after = [after] if isinstance(after, str) else list(after)
+        missing = [other for other in after if other not in plan["models"]]
+        if missing:
+            raise PlanError(f"{name}: after names {missing}, which are not entries of the plan")
         directory = (Path(repo) / entry.get("run_dir", f"runs/zoo/{name}")).resolve()
         base = _settings_of(entry, name, defaults)
         phases = entry.get("phases")
@@ -272,10 +277,19 @@ def status_rows(entries, stash=DEFAULT_STASH, registry=None):
     return rows
 
 
+def _is_trained(entries, name):
+    run = entries[name][1][-1]
+    steps, finished = trained_steps(run.directory)
+    return finished and steps >= run.steps
+
+
 def _runs_to_do(entries, only):
+    """The next run of every unfinished entry whose `after` entries are trained."""
     todo = []
-    for name, (_, runs) in entries.items():
+    for name, (entry, runs) in entries.items():
         if only and name not in only:
+            continue
+        if not all(_is_trained(entries, other) for other in entry.get("after", [])):
             continue
         for run in runs:
             steps, finished = trained_steps(run.directory)
@@ -318,8 +332,9 @@ def build(entries, only=(), parallel=1, threads=0, max_hours=None, stash=DEFAULT
             steps, finished = trained_steps(run.directory)
             if process.returncode == 0 and finished:
                 log(f"{label}: done at step {steps}")
-                following = _runs_to_do({run.entry: entries[run.entry]}, ())
-                pending.extend(r for r in following if r.label not in outcome)
+                # Its next phase, and entries that were waiting for it, can start now.
+                queued = {r.label for r in pending} | set(running) | set(outcome)
+                pending.extend(r for r in _runs_to_do(entries, only) if r.label not in queued)
             else:
                 log(f"{label}: stopped at step {steps} (exit {process.returncode}); "
                     f"log {run.directory / 'train.log'}")
