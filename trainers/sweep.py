@@ -222,8 +222,7 @@ def result_rows(trials):
         row = {"trial": run.label, "model": model, "seed": seed, **point,
                "steps": results["steps"], "train_wall_time_s": results["train_wall_time_s"],
                **{f"loss/{k}": v for k, v in results["final_loss_terms"].items()}}
-        for metric, values in metrics["metrics"].items():
-            row.update({f"{metric}/{k}": v for k, v in values.items() if isinstance(v, (int, float))})
+        row.update(zoo.headline_scores(metrics))
         rows.append(row)
     return rows
 
