@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-all install
+.PHONY: demo test test-all install lint
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,7 @@ test: $(VENV)/.installed
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest tests
+
+# Static checks (rules in ruff.toml).
+lint: $(VENV)/.installed
+	$(PY) -m ruff check zoo trainers tests tools
