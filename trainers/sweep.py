@@ -178,6 +178,9 @@ def run_trials(trials, spec, address=None, python=sys.executable, log=print, pol
     if address:
         ray.init(address=address, log_to_driver=False)
     else:
+        # Ray runs its workers at niceness 15 by default; a sweep's trials are the work itself,
+        # not background tasks, so they run at normal priority on the local Ray started here.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(num_cpus=cpus)(trial_task)
