@@ -10,6 +10,7 @@ import pytest
 
 from tests.resume_harness import kill_after_first_checkpoint_and_resume
 from trainers import train
+from trainers.run_dir import latest_checkpoint
 from zoo import models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +35,8 @@ def test_short_run_lowers_the_loss_clearly(short_run):
 
 def test_short_run_writes_every_output_and_names_its_data_source(short_run):
     out, _ = short_run
-    for name in ("model.keras", "checkpoint.keras", "results.json", "config.json",
+    for name in ("model.keras", "checkpoint-000000200.keras", "checkpoint_state.json",
+                 "results.json", "config.json",
                  "reconstructions.png", "traversals.png", "saved_model/saved_model.pb"):
         assert (out / name).exists(), name
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "tensorboard").iterdir())
@@ -117,7 +119,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_pa
 
 def test_loaded_checkpoint_continues_the_step_counter(short_run):
     out, _ = short_run
-    model = keras.models.load_model(out / "checkpoint.keras")
+    model = keras.models.load_model(latest_checkpoint(out))
     assert int(model.global_step.numpy()) == 200
 
 

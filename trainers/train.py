@@ -36,10 +36,19 @@ import zoo.data
 from trainers.callbacks import (
     BestModel,
     Checkpoint,
+    DivergenceGuard,
     MetricsCallback,
     StopAtStep,
     TensorBoardLogger,
-    atomic_save,
+)
+from trainers.run_dir import (
+    CheckpointStore,
+    RunDirError,
+    RunLock,
+    check_identity,
+    nonfinite_variables,
+    save_model,
+    write_json,
 )
 from zoo import export, models, visualize
 
@@ -84,6 +93,11 @@ flags.DEFINE_string("keep_best", None, "Keep the model of the best periodic eval
                     "unsupervised_accuracy/accuracy), as best.keras.")
 flags.DEFINE_enum("keep_best_mode", "max", ["max", "min"], "Whether --keep_best keeps the highest "
                   "or the lowest value.")
+flags.DEFINE_enum("on_nan", "stop", ["stop", "skip_batch"], "When a loss term or gradient is NaN "
+                  "or infinite (the update is never applied): stop with an error, or skip the "
+                  "batch and go on (stopping after 20 skipped steps in a row).")
+flags.DEFINE_integer("checkpoints_kept", 2, "How many of the newest checkpoints to keep (a "
+                     "damaged newest one falls back to the one before).")
 
 # The flags that are training settings (`default_config`); --model_arg and --eval_metric_arg are
 # parsed into model_args and eval_metric_args.
@@ -91,7 +105,7 @@ SETTING_FLAGS = (
     "model", "latent_dim", "network", "dataset", "data_source", "output_dir", "init_from",
     "steps", "batch_size", "learning_rate", "seed", "checkpoint_every", "log_every",
     "image_every", "eval_batches", "deterministic", "export", "eval_metrics", "eval_every",
-    "eval_every_metrics", "keep_best", "keep_best_mode")
+    "eval_every_metrics", "keep_best", "keep_best_mode", "on_nan", "checkpoints_kept")
 
 # Settings that define a run: a rerun into the same output_dir must repeat them (steps may grow).
 RUN_KEYS = ("model", "model_args", "latent_dim", "network", "dataset", "data_source",
@@ -154,6 +168,10 @@ def initialise_from(model, path):
     """Copy the weights of the saved model at `path`, its step counter included, into the freshly
     built `model` (the same model class, network, latent size and input shape)."""
     source = models.load(path)
+    bad = nonfinite_variables(source)
+    if bad:
+        raise ValueError(f"--init_from {path} holds NaN or infinite values in {len(bad)} "
+                         f"variable(s) ({', '.join(bad[:3])}); it cannot start a run.")
     if type(source) is not type(model):
         raise ValueError(f"--init_from {path} holds a {type(source).__name__}; this run trains a "
                          f"{type(model).__name__}.")
@@ -167,63 +185,98 @@ def initialise_from(model, path):
     model.set_weights(source.get_weights())
 
 
-def _check_same_run(saved, config, output_dir):
-    # A setting left to the model's default (None) resumes with the value the run was saved with.
-    for key in ("latent_dim", "learning_rate"):
-        if config[key] is None:
-            config[key] = saved.get(key)
-    changed = {k: (saved.get(k), config[k]) for k in RUN_KEYS if saved.get(k) != config[k]}
-    if changed:
-        details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
-        raise ValueError(f"{output_dir} holds a run with different settings ({details}); use "
-                         "another --output_dir or the same settings to resume it.")
-
-
 def _versions():
     return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__}
 
 
+def check_settings(config):
+    """Refuse settings that cannot make a sound run, before anything is built or written."""
+    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every",
+                "checkpoints_kept"):
+        if int(config[key]) < 1:
+            raise ValueError(f"{key} must be ≥ 1, got {config[key]!r}.")
+    rate = config["learning_rate"]
+    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {rate!r}.")
+    if config["on_nan"] not in ("stop", "skip_batch"):
+        raise ValueError(f"on_nan must be 'stop' or 'skip_batch', got {config['on_nan']!r}.")
+
+
+def run_identity(config):
+    """The settings that define a run (RUN_KEYS), with the data source resolved to the one used, so
+    a rerun naming the default source explicitly is the same run. Stored in the checkpoint
+    manifest; a rerun into the same directory must repeat them (steps may grow)."""
+    return {**{key: config[key] for key in RUN_KEYS},
+            "data_source": config["data_source"] or zoo.data.SOURCES[config["dataset"]][0]}
+
+
+# Files that show a directory holds (or held) a run; with none of them it is a fresh directory.
+RUN_FILES = ("checkpoint_state.json", "checkpoint.keras", "config.json", "model.keras",
+             "results.json", "best.keras", "best.json", "metrics_history.jsonl")
+
+
+def _resume_or_start(out, store, config, identity, data):
+    """(model, elapsed_before): the run's newest usable checkpoint, or a fresh model when `out`
+    holds no run. A directory with run files but no checkpoint manifest is refused: retraining
+    it from zero would silently overwrite what is there."""
+    manifest = store.manifest()
+    if manifest is not None:
+        # Settings first: a run with other settings is refused before its files are read. (A run
+        # saved before sources were resolved stored None for the data set's default source.)
+        saved = dict(manifest["run"])
+        saved["data_source"] = saved.get("data_source") or \
+            zoo.data.SOURCES.get(saved.get("dataset"), (None,))[0]
+        check_identity(saved, identity, out)
+        config.update({k: identity[k] for k in ("latent_dim", "learning_rate")})
+        model, entry = store.restore(models.load)
+        print(f"Resuming from {out / entry['file']} at step {int(model.global_step.numpy())}.")
+        return model, entry.get("train_wall_time_s", 0.0)
+    leftovers = sorted(p.name for p in out.iterdir()
+                       if p.name in RUN_FILES or p.name.startswith("checkpoint-"))
+    if leftovers:
+        raise RunDirError(
+            f"{out} holds run files ({', '.join(leftovers)}) but no checkpoint manifest "
+            f"({store.manifest_path.name}) to resume from; refusing to train over them. Restore "
+            "the run's checkpoint files, or use another --output_dir.")
+    model = build_model(config, data.observation_shape)
+    if config["init_from"]:
+        initialise_from(model, config["init_from"])
+        print(f"Starting from the weights of {config['init_from']} at step "
+              f"{int(model.global_step.numpy())}.")
+    return model, 0.0
+
+
 def run(config):
     """Train (or resume) the run described by `config` (see `default_config`) and write its
     outputs. Returns the results dict that is also written to results.json."""
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every"):
-        if int(config[key]) < 1:
-            raise ValueError(f"{key} must be ≥ 1, got {config[key]!r}.")
+    check_settings(config)
     evaluation = _metric_settings(config)
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    out = Path(config["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
     data = zoo.data.get(config["dataset"], source=config["data_source"])
     print(f"Data: {data.data_source}", flush=True)
+    identity = run_identity(config)
 
     keras.utils.set_random_seed(config["seed"])  # also required by deterministic random ops
-    checkpoint_path, state_path = out / "checkpoint.keras", out / "checkpoint_state.json"
-    config_path = out / "config.json"
-    if checkpoint_path.exists():
-        _check_same_run(json.loads(config_path.read_text()), config, out)
-        model = models.load(checkpoint_path)
-        state = json.loads(state_path.read_text()) if state_path.exists() else {}
-        elapsed_before = state.get("train_wall_time_s", 0.0)
-        print(f"Resuming from {checkpoint_path} at step {int(model.global_step.numpy())}.")
-    else:
-        model = build_model(config, data.observation_shape)
-        if config["init_from"]:
-            initialise_from(model, config["init_from"])
-            print(f"Starting from the weights of {config['init_from']} at step "
-                  f"{int(model.global_step.numpy())}.")
-        elapsed_before = 0.0
-    config_path.write_text(json.dumps({**config, "data_source_description": data.data_source},
-                                      indent=2))
-    if model.image_shape != tuple(data.observation_shape):
-        raise ValueError(f"Model input shape {model.image_shape} does not match the data set's "
-                         f"observation shape {tuple(data.observation_shape)}.")
+    out = Path(config["output_dir"])
+    out.mkdir(parents=True, exist_ok=True)
+    with RunLock(out):
+        store = CheckpointStore(out, config["checkpoints_kept"])
+        model, elapsed_before = _resume_or_start(out, store, config, identity, data)
+        if model.image_shape != tuple(data.observation_shape):
+            raise ValueError(f"Model input shape {model.image_shape} does not match the data "
+                             f"set's observation shape {tuple(data.observation_shape)}.")
+        write_json(out / "config.json", {**config, "data_source_description": data.data_source})
+        return _train_and_finish(model, data, config, out, store, identity, elapsed_before,
+                                 evaluation)
 
+
+def _train_and_finish(model, data, config, out, store, identity, elapsed_before, evaluation):
     fixed_images = data.sample_observations(8, np.random.default_rng(config["seed"]))
     start, steps, every = int(model.global_step.numpy()), int(config["steps"]), \
         int(config["checkpoint_every"])
-    checkpoint = Checkpoint(checkpoint_path, every, state_path, elapsed_before)
+    checkpoint = Checkpoint(store, every, identity, elapsed_before)
     tensorboard = TensorBoardLogger(out / "tensorboard", fixed_images, config["log_every"],
                                     config["image_every"], data.data_source)
     periodic = [MetricsCallback(data, evaluation["periodic"], evaluation["every"],
@@ -237,12 +290,15 @@ def run(config):
         # and initial_epoch lines up with the resumed step.
         # The model chooses its stream (the i.i.d. stream by default; DC-IGN's single-factor
         # batches); batch k is a function of (seed, start + k), so a resumed run sees the same data.
+        # The guard comes first (a diverged step stops before anything of it is saved), then the
+        # evaluations, then the checkpoint (a resumed run redoes the evaluations after it).
         model.fit(
             model.training_stream(data, config["batch_size"], seed=config["seed"],
                                   start_step=start),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
             steps_per_epoch=every, verbose=config["verbose"], shuffle=False,
-            callbacks=[checkpoint, StopAtStep(steps), tensorboard] + periodic)
+            callbacks=[DivergenceGuard(config["on_nan"])] + periodic
+            + [checkpoint, StopAtStep(steps), tensorboard])
         checkpoint.save()
     return finish(model, data, config, out, checkpoint.elapsed(), evaluation)
 
@@ -276,7 +332,7 @@ def _metric_settings(config):
 
 def finish(model, data, config, out, wall_time, evaluation=None):
     """Final artifacts: model.keras, SavedModel, PNGs, held-out loss terms and results.json."""
-    atomic_save(model, out / "model.keras")
+    save_model(model, out / "model.keras")
     if config["export"]:
         export.export_saved_model(model, out / "saved_model")
     images = data.sample_observations(8, np.random.default_rng(config["seed"]))
@@ -315,7 +371,7 @@ def finish(model, data, config, out, wall_time, evaluation=None):
         results["metrics_skipped"] = scored["skipped"]
         results["metrics_wall_time_s"] = scored["wall_time_s"]
         results["versions"]["scikit-learn"] = sklearn.__version__
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "results.json", results)
     print(f"Wrote {out / 'results.json'}; pictures: "
           f"{', '.join(str(p) for p in pictures.values())}")
     return results

@@ -125,10 +125,54 @@ class TrainingState:
     def metrics(self):
         return list(self.trackers)
 
+    def apply_finite_update(self, optimizer, gradients, variables, terms):
+        """`optimizer.apply_gradients` unless a term of `terms` or a gradient is NaN or infinite:
+        a diverged step never reaches the weights or the optimizer's slots (the divergence guard
+        of `trainers.train`). Returns the step's int32 `nonfinite` mask: bit i set when logged
+        term `nonfinite_names()[i]` is non-finite, the last bit for the gradients. Every optimiser
+        update of a `train_step` goes through here; `end_training_step` takes the OR of the masks."""
+        names = self.nonfinite_names()
+        bits = [tf.cast(tf.logical_not(tf.reduce_all(tf.math.is_finite(terms[name]))), tf.int32)
+                * (1 << i) for i, name in enumerate(names[:-1]) if name in terms]
+        gradients = list(gradients)
+        finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
+                                          for g in gradients if g is not None])
+        mask = tf.add_n(bits + [tf.cast(tf.logical_not(finite_gradients), tf.int32)
+                                * (1 << (len(names) - 1))])
+        if not optimizer.built:  # variables cannot be created inside the cond below
+            optimizer.build(variables)
+
+        def apply():
+            optimizer.apply_gradients(zip(gradients, variables))
+            return tf.constant(True)
+
+        tf.cond(tf.equal(mask, 0), apply, lambda: tf.constant(False))
+        return mask
+
+    def nonfinite_names(self):
+        """The names the bits of a `nonfinite` mask stand for: the logged terms, then gradients."""
+        return tuple(self.logged_terms) + ("gradients",)
+
     def _record(self, terms):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.trackers}
+
+    def end_training_step(self, terms, nonfinite):
+        """The end of every `train_step`: advance `global_step` and update the trackers with the
+        step's terms. `nonfinite` is the OR of the step's `apply_finite_update` masks: a step whose
+        update was refused is left out of the means, and the mask is returned as `nonfinite` beside
+        them for the divergence guard. The counter waits on the mask, which depends on the batch's
+        checks: a batch rejected by `check_images` does not count as a step."""
+        with tf.control_dependencies([nonfinite]):
+            self.global_step.assign_add(1)
+        finite = tf.equal(nonfinite, 0)
+        for tracker in self.trackers:
+            value = tf.convert_to_tensor(terms[tracker.name])
+            tracker.update_state(tf.where(finite, value, tf.zeros_like(value)),
+                                 sample_weight=tf.cast(finite, value.dtype))
+        return {**{tracker.name: tracker.result() for tracker in self.trackers},
+                "nonfinite": nonfinite}
 
 
 class SecondOptimizer:
@@ -345,9 +389,8 @@ class VAE(TrainingState, keras.Model):
             terms = compute_terms()
         variables = self.trainable_variables
         gradients = tape.gradient(terms["loss"], variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self.global_step.assign_add(1)
-        return self._record(terms)
+        nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)
+        return self.end_training_step(terms, nonfinite)
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

@@ -472,9 +472,9 @@ class CascadeVAE(VAE):
                 return tf.constant(True)
 
             tf.cond(self.relief_step(), restart, lambda: tf.constant(False))
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        self.global_step.assign_add(1)
-        return self._record(terms)
+        nonfinite = self.apply_finite_update(self.optimizer, gradients, self.trainable_variables,
+                                             terms)
+        return self.end_training_step(terms, nonfinite)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

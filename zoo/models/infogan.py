@@ -399,15 +399,15 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
                 with tf.GradientTape() as d_tape:
                     d_terms = self.discriminator_terms(x, tf.stop_gradient(fake), codes, True)
                 gradients = d_tape.gradient(d_terms["discriminator_loss"], d_variables)
-                self.discriminator_optimizer.apply_gradients(zip(gradients, d_variables))
+                d_nonfinite = self.apply_finite_update(self.discriminator_optimizer, gradients,
+                                                       d_variables, d_terms)
             # 2. Generator step against the updated discriminator/Q.
             g_terms = self.generator_terms(fake, codes, True)
         gradients = g_tape.gradient(g_terms["generator_loss"], g_variables)
-        self.optimizer.apply_gradients(zip(gradients, g_variables))
-        self.global_step.assign_add(1)
+        g_nonfinite = self.apply_finite_update(self.optimizer, gradients, g_variables, g_terms)
         terms = {**d_terms, "generator_loss": g_terms["generator_loss"]}
         terms["loss"] = terms["discriminator_loss"] + terms["generator_loss"]
-        return self._record(terms)
+        return self.end_training_step(terms, tf.bitwise.bitwise_or(d_nonfinite, g_nonfinite))
 
     def compute_loss_terms(self, x, training=False):
         """Every logged term for real images x and fresh codes, without an optimiser step
