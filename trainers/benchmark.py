@@ -17,9 +17,10 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 import zoo.data
+from trainers import cli
 from zoo import models
 
 flags.DEFINE_string("model", "beta_vae", "Model to time.")
@@ -166,4 +167,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

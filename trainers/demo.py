@@ -10,10 +10,10 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
 import zoo.data
-from trainers import train
+from trainers import cli, train
 from trainers.run_dir import latest_checkpoint
 
 flags.DEFINE_integer("demo_steps", 3000, "Training steps (about 3–4 minutes on a 2-core CPU).")
@@ -61,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -27,9 +27,10 @@ category the model infers: a code that separates the factor draws one value per 
 import json
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import zoo.data
+from trainers import cli
 from zoo import assignment, models, visualize
 
 flags.DEFINE_string("model_path", None, "The .keras model to score.", required=True)
@@ -108,4 +109,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

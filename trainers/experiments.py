@@ -54,6 +54,8 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
+from trainers import cli
+
 EXPERIMENTS = ("infogan_dsprites", "infogan_digits", "pinwheel_clustering", "dc_ign_dsprites")
 
 flags.DEFINE_enum("experiment", None, EXPERIMENTS, "Which experiment to run.")
@@ -417,4 +419,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -9,19 +9,23 @@
   manifest names it, and the manifest itself is replaced by rename, so a kill at any moment leaves
   the previous manifest and the files it names intact. `restore` verifies the newest checkpoint
   (sha256, loadable, finite) and falls back to the previous one with a warning.
-- `save_model` / `write_json` / `read_json`: every file written via a uniquely named temporary file
-  and a rename; a model with non-finite weights is never written; a damaged JSON file is reported
-  by name with what to do.
+- `save_model` / `zoo.files.write_json` / `read_json`: every file written via a uniquely named
+  temporary file and a rename; a model with non-finite weights is never written; a damaged JSON
+  file is reported by name with what to do.
 """
 import fcntl
-import hashlib
 import json
 import os
-import uuid
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from zoo.files import replace_via_temporary, sha256_of, write_json, write_text
+
+__all__ = ["CheckpointStore", "NonFiniteModelError", "RunDirError", "RunLock", "check_identity",
+           "latest_checkpoint", "nonfinite_variables", "read_json", "save_model", "sha256_of",
+           "write_json", "write_text"]
 
 MANIFEST = "checkpoint_state.json"
 LOCK = "run.lock"
@@ -30,39 +34,6 @@ MANIFEST_FORMAT = 2
 
 class RunDirError(ValueError):
     """A run directory that cannot be used as asked (locked, damaged, another run's)."""
-
-
-def _temporary_name(path):
-    # Unique per process and call: two writers never share a temporary file.
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-
-
-def _replace_via_temporary(path, write):
-    """write(temporary_path), then rename it onto `path`; the temporary file is removed when
-    writing fails (a full disk leaves no partial file behind)."""
-    path = Path(path)
-    tmp = _temporary_name(path)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_text(path, text):
-    """Write `text` to `path` atomically (temporary file, fsync, rename)."""
-    def write(tmp):
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    _replace_via_temporary(path, write)
-
-
-def write_json(path, value):
-    """Write `value` as JSON to `path` atomically (temporary file + rename)."""
-    write_text(path, json.dumps(value, indent=2) + "\n")
 
 
 def read_json(path, advice):
@@ -97,15 +68,7 @@ def save_model(model, path):
         raise NonFiniteModelError(
             f"Refusing to write {path}: {len(bad)} variable(s) hold NaN or infinite values "
             f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}); training diverged.")
-    _replace_via_temporary(path, model.save)
-
-
-def sha256_of(path, chunk_size=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    replace_via_temporary(path, model.save)
 
 
 class RunLock:

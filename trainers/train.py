@@ -22,6 +22,7 @@ value where lower is better).
 """
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from absl import app, flags, logging
 
 import zoo
 import zoo.data
+from trainers import cli
 from trainers.callbacks import (
     BestModel,
     Checkpoint,
@@ -42,6 +44,7 @@ from trainers.callbacks import (
     TensorBoardLogger,
 )
 from trainers.run_dir import (
+    LOCK,
     CheckpointStore,
     RunDirError,
     RunLock,
@@ -203,6 +206,30 @@ def check_settings(config):
         raise ValueError(f"on_nan must be 'stop' or 'skip_batch', got {config['on_nan']!r}.")
 
 
+def memory_estimate(model):
+    """Bytes the run will need at least: the weights with their gradients and Adam's two slots
+    (4 copies), and the traversal picture (`zoo.visualize.traversal_grid` decodes 9 codes of
+    every latent: [d, 9, d] codes and [d, 9] images)."""
+    weights = 4 * 4 * sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    d, pixels = model.decoder_input_dim, int(np.prod(model.image_shape))
+    pictures = 4 * 9 * d * (d + 2 * pixels) if len(model.image_shape) == 3 else 0
+    return {"model and optimizer": weights, "traversal pictures": pictures}
+
+
+def check_memory(model, available=None):
+    """Refuse a run whose `memory_estimate` exceeds the machine's memory, before training rather
+    than after hours of it (a MemoryError drawing the final pictures)."""
+    available = available or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    estimate = memory_estimate(model)
+    if sum(estimate.values()) > available:
+        gib = 2 ** 30
+        parts = ", ".join(f"{k} {v / gib:.1f} GiB" for k, v in estimate.items())
+        raise ValueError(f"This run needs at least {sum(estimate.values()) / gib:.1f} GiB of "
+                         f"memory ({parts}; latent size {model.decoder_input_dim}), more than "
+                         f"this machine's {available / gib:.1f} GiB: use a smaller --latent_dim "
+                         "or model.")
+
+
 def run_identity(config):
     """The settings that define a run (RUN_KEYS), with the data source resolved to the one used, so
     a rerun naming the default source explicitly is the same run. Stored in the checkpoint
@@ -260,16 +287,26 @@ def run(config):
 
     keras.utils.set_random_seed(config["seed"])  # also required by deterministic random ops
     out = Path(config["output_dir"])
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with RunLock(out):
-        store = CheckpointStore(out, config["checkpoints_kept"])
-        model, elapsed_before = _resume_or_start(out, store, config, identity, data)
-        if model.image_shape != tuple(data.observation_shape):
-            raise ValueError(f"Model input shape {model.image_shape} does not match the data "
-                             f"set's observation shape {tuple(data.observation_shape)}.")
-        write_json(out / "config.json", {**config, "data_source_description": data.data_source})
-        return _train_and_finish(model, data, config, out, store, identity, elapsed_before,
-                                 evaluation)
+    try:
+        with RunLock(out):
+            store = CheckpointStore(out, config["checkpoints_kept"])
+            model, elapsed_before = _resume_or_start(out, store, config, identity, data)
+            if model.image_shape != tuple(data.observation_shape):
+                raise ValueError(f"Model input shape {model.image_shape} does not match the data "
+                                 f"set's observation shape {tuple(data.observation_shape)}.")
+            check_memory(model)
+            write_json(out / "config.json",
+                       {**config, "data_source_description": data.data_source})
+            return _train_and_finish(model, data, config, out, store, identity, elapsed_before,
+                                     evaluation)
+    except BaseException:
+        # A run refused before it wrote anything leaves no directory behind.
+        if created and [p.name for p in out.iterdir()] == [LOCK]:
+            (out / LOCK).unlink()
+            out.rmdir()
+        raise
 
 
 def _train_and_finish(model, data, config, out, store, identity, elapsed_before, evaluation):
@@ -317,6 +354,8 @@ def _metric_settings(config):
         raise ValueError("eval_every is set but no metrics are: give --eval_every_metrics or "
                          "--eval_metrics.")
     params, common = zoo_metrics.parse_metric_args(config.get("eval_metric_args") or [])
+    if final or periodic or params or common:
+        zoo_metrics.check_metric_params(list(dict.fromkeys(final + periodic)), params, common)
     best = None
     if config.get("keep_best"):
         name, mode = config["keep_best"], config.get("keep_best_mode") or "max"
@@ -392,4 +431,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import distributions
-from zoo.models.base import VAE, non_negative
+from zoo.models.base import VAE, non_negative, sample_count
 
 #: The s of the IMQ kernel scales C = 2·s (METHODS §10).
 MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -190,7 +190,7 @@ class DecompositionVAE(VAE):
 
     def sample(self, n):
         """n observations decoded from prior samples z ~ p(z)."""
-        z = self.prior_distribution().sample(int(n), seed=self._tfp_seed(False, 0))
+        z = self.prior_distribution().sample(sample_count(n), seed=self._tfp_seed(False, 0))
         return self.decode_mean(z)
 
     # ---------------------------------------------------------------- losses

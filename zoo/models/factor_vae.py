@@ -177,6 +177,7 @@ class FactorVAE(SecondOptimizer, VAE):
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        saved_state = self.begin_training_step()
         x, x_other = self.split_batches(x)
 
         # 1. VAE step (the discriminator's weights are constants here).
@@ -205,4 +206,5 @@ class FactorVAE(SecondOptimizer, VAE):
                                                d_variables, d_terms)
 
         return self.end_training_step({**terms, **d_terms},
-                                      tf.bitwise.bitwise_or(vae_nonfinite, d_nonfinite))
+                                      tf.bitwise.bitwise_or(vae_nonfinite, d_nonfinite),
+                                      saved_state)
