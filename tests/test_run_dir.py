@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from tests.resume_harness import to_first_checkpoint_format
 from trainers import train
 from trainers.callbacks import BestModel, MetricsCallback
 from trainers.run_dir import (
@@ -163,14 +164,9 @@ def test_a_damaged_json_file_is_named_with_what_to_do(finished, tmp_path, damage
 def test_a_run_saved_in_the_first_checkpoint_format_resumes(finished, tmp_path):
     """Runs started before the manifest (one checkpoint.keras, settings in config.json) resume."""
     out = _copy(finished, tmp_path / "run")
-    newest = latest_checkpoint(out)
-    for path in out.glob("checkpoint-*.keras"):
-        if path != newest:
-            path.unlink()
-    newest.rename(out / "checkpoint.keras")
+    to_first_checkpoint_format(out)
     config = json.loads((out / "config.json").read_text())
     write_json(out / "config.json", {**config, "data_source": None})
-    write_json(out / "checkpoint_state.json", {"global_step": 2, "train_wall_time_s": 1.0})
     results = train.run(_tiny(out, steps=3))
     assert results["steps"] == 3
     assert not (out / "checkpoint.keras").exists()

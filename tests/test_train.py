@@ -8,7 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from tests.resume_harness import kill_after_first_checkpoint_and_resume
+from tests.resume_harness import (
+    kill_after_first_checkpoint_and_resume,
+    to_first_checkpoint_format,
+)
 from trainers import train
 from trainers.run_dir import latest_checkpoint
 from zoo import models
@@ -63,6 +66,27 @@ def test_a_rerun_with_different_settings_is_refused(short_run):
                                   output_dir=str(out), verbose=0)
     with pytest.raises(ValueError, match="different settings.*model_args"):
         train.run(config)
+
+
+def test_a_run_of_the_first_dsprites_renderer_resumes_only_with_that_renderer(short_run, tmp_path):
+    """A run directory from before renderer versions (data_source unset, description of the
+    unversioned v1) is refused under today's default renderer and accepted with procedural_v1."""
+    import shutil
+
+    old = tmp_path / "old_run"
+    shutil.copytree(short_run[0], old)
+    to_first_checkpoint_format(old)
+    saved = json.loads((old / "config.json").read_text())
+    saved["data_source_description"] = (
+        "procedural dSprites (zoo renderer, identical factor grid; not the original images)")
+    saved["data_source"] = None
+    (old / "config.json").write_text(json.dumps(saved))
+    config = {**saved, "output_dir": str(old), "verbose": 0}
+    config.pop("data_source_description")
+    with pytest.raises(ValueError, match="different settings.*data_source=procedural_v1 resumes"):
+        train.run(config)
+    config["data_source"] = "procedural_v1"  # what the error tells the user to add
+    assert train.run(config)["steps"] == 200
 
 
 def test_export_command_writes_the_serving_endpoints(short_run, tmp_path):

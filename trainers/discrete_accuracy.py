@@ -35,7 +35,7 @@ from zoo import assignment, models, visualize
 
 flags.DEFINE_string("model_path", None, "The .keras model to score.", required=True)
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
-flags.DEFINE_string("data_source", "procedural", "procedural (offline default), npz or tfds.")
+flags.DEFINE_string("data_source", "procedural", "procedural (offline default, fitted to the real frames), procedural_v1 (the first renderer), npz or tfds.")
 flags.DEFINE_string("factor", "shape", "Factor name or index to match the code against.")
 flags.DEFINE_integer("code", 0, "Which discrete code, for models with several.")
 flags.DEFINE_integer("num_samples", 10_000, "Samples scored.")

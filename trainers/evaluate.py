@@ -36,7 +36,8 @@ _define("string", "metrics", "all", "'all' or a comma-separated list of metric n
 _define("string", "dataset", "dsprites", "Ground-truth data set name.")
 _define("string", "data_source", None,
         "Where images come from (default: the data set's first source; for dSprites procedural, "
-        "offline): procedural, npz, or tfds.")
+        "the renderer fitted to the real frames): procedural, procedural_v1 (the first "
+        "renderer), npz, or tfds.")
 _define("integer", "seed", 0, "Seed shared by every metric.")
 _define("string", "output", None, "metrics.json path (default: metrics.json beside the model).")
 _define("multi_string", "metric_arg", [], "Metric parameter as [metric.]name=value (repeatable).")

@@ -66,6 +66,9 @@ flags.DEFINE_float("experiment_learning_rate", None, "Adam learning rate of dc_i
                    "(default: the model's, 1e-4).")
 flags.DEFINE_string("experiment_init_from", None, "A saved model whose weights and step start "
                     "dc_ign_dsprites (trainers.train's --init_from).")
+flags.DEFINE_string("experiment_data_source", None, "Source of dSprites for infogan_dsprites and "
+                    "dc_ign_dsprites (default: the data set's, the fitted renderer; "
+                    "procedural_v1 reproduces runs made before it).")
 flags.DEFINE_multi_string("experiment_model_arg", [], "Extra model hyperparameter key=value for "
                           "the trained experiments (infogan_dsprites, infogan_digits, "
                           "dc_ign_dsprites), e.g. free_batch_weight=1.")
@@ -74,7 +77,8 @@ flags.DEFINE_multi_string("experiment_model_arg", [], "Extra model hyperparamete
 # --------------------------------------------------------------------------------------------------
 # InfoGAN on procedural dSprites
 # --------------------------------------------------------------------------------------------------
-def infogan_dsprites(out, seed=0, steps=3000, model_args=None, num_points=10_000):
+def infogan_dsprites(out, seed=0, steps=3000, model_args=None, num_points=10_000,
+                     data_source=None):
     """Train InfoGAN through trainers.train and score its categorical code against shape."""
     import zoo.data
     from trainers import train
@@ -84,10 +88,10 @@ def infogan_dsprites(out, seed=0, steps=3000, model_args=None, num_points=10_000
         model="infogan", network="infogan64", latent_dim=4, dataset="dsprites",
         model_args={"num_categories": 3, "noise_dim": 10, **(model_args or {})},
         steps=steps, batch_size=64, seed=seed, checkpoint_every=500, image_every=1000,
-        eval_batches=4, output_dir=str(out / "run"))
+        eval_batches=4, output_dir=str(out / "run"), data_source=data_source)
     results = train.run(config)
     model = models.load(out / "run" / "model.keras")
-    data = zoo.data.get("dsprites")
+    data = zoo.data.get("dsprites", source=data_source)
     accuracy = {"shape": metrics.unsupervised_accuracy(
         data, model, rng=seed + 1, factor="shape", num_points=num_points)["accuracy"]}
     # For comparison: the code against each other factor coarsened into 3 equal-width bins.
@@ -306,7 +310,8 @@ def latent_factor_correlations(codes, factors):
     return matrix
 
 
-def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None, init_from=None):
+def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None, init_from=None,
+                    data_source=None):
     import zoo.data
     from trainers import train
     from zoo import models
@@ -320,11 +325,11 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
     config = train.default_config(model="dc_ign", latent_dim=latent_dim, dataset="dsprites",
                                   steps=steps, learning_rate=learning_rate, init_from=init_from,
                                   batch_size=64, seed=seed, checkpoint_every=500,
-                                  model_args=model_args, image_every=1000,
+                                  model_args=model_args, image_every=1000, data_source=data_source,
                                   eval_batches=4, output_dir=str(out / "run"))
     results = train.run(config)
     model = models.load(out / "run" / "model.keras")
-    data = zoo.data.get("dsprites")
+    data = zoo.data.get("dsprites", source=data_source)
     factors, means, logvars = held_out_posteriors(model, data, seed=seed + 1)
     spearman = latent_factor_correlations(means, factors)
     eta = correlation_ratios(means, factors)
@@ -377,13 +382,15 @@ DEFAULT_STEPS = {"infogan_dsprites": 3000, "infogan_digits": 1000, "pinwheel_clu
 
 
 def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learning_rate=None,
-        init_from=None):
+        init_from=None, data_source=None):
     """Run one named experiment and write experiment.json; returns its content."""
     if experiment not in EXPERIMENTS:
         raise ValueError(f"Unknown experiment {experiment!r}; expected one of {EXPERIMENTS}.")
     if experiment != "dc_ign_dsprites" and (learning_rate is not None or init_from is not None):
         raise ValueError(f"Only dc_ign_dsprites takes a learning rate or a model to start from; "
                          f"{experiment} sets its own.")
+    if data_source is not None and not experiment.endswith("_dsprites"):
+        raise ValueError(f"{experiment} does not train on dSprites; it takes no data source.")
     steps = DEFAULT_STEPS[experiment] if steps is None else int(steps)
     out = Path(output_dir or f"runs/{experiment}_s{seed}")
     out.mkdir(parents=True, exist_ok=True)
@@ -392,7 +399,11 @@ def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learni
         result = pinwheel_clustering(out, seed=seed, epochs=steps)
     elif experiment == "dc_ign_dsprites":
         result = dc_ign_dsprites(out, seed=seed, steps=steps, model_args=model_args,
-                                 learning_rate=learning_rate, init_from=init_from)
+                                 learning_rate=learning_rate, init_from=init_from,
+                                 data_source=data_source)
+    elif experiment == "infogan_dsprites":
+        result = infogan_dsprites(out, seed=seed, steps=steps, model_args=model_args,
+                                  data_source=data_source)
     else:
         result = globals()[experiment](out, seed=seed, steps=steps, model_args=model_args)
     report = {"experiment": experiment, "seed": seed, "steps": steps,
@@ -415,7 +426,7 @@ def main(argv):
 
     run(FLAGS.experiment, FLAGS.experiment_seed, FLAGS.experiment_steps, FLAGS.experiment_dir,
         parse_model_args(FLAGS.experiment_model_arg), FLAGS.experiment_learning_rate,
-        FLAGS.experiment_init_from)
+        FLAGS.experiment_init_from, FLAGS.experiment_data_source)
 
 
 if __name__ == "__main__":

@@ -103,17 +103,18 @@ class RunLock:
         self.file = None
 
 
-def check_identity(saved, identity, directory):
-    """Refuse to continue the run saved in `directory` with other settings. A setting left to the
-    model's default (None) takes the saved value; `identity` is updated in place."""
+def check_identity(saved, identity, directory, hint=""):
+    """Refuse to continue the run saved in `directory` with other settings (`hint` ends the
+    message). A setting left to the model's default (None) takes the saved value; `identity` is
+    updated in place."""
     for key, value in identity.items():
         if value is None and key in ("latent_dim", "learning_rate"):
             identity[key] = saved.get(key)
     changed = {k: (saved.get(k), v) for k, v in identity.items() if saved.get(k) != v}
     if changed:
         details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
-        raise RunDirError(f"{directory} holds a run with different settings ({details}); use "
-                          "another --output_dir or the same settings to resume it.")
+        raise RunDirError(f"{directory} holds a run with different settings ({details}){hint}; "
+                          "use another --output_dir or the same settings to resume it.")
 
 
 class CheckpointStore:

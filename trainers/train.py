@@ -54,6 +54,7 @@ from trainers.run_dir import (
     write_json,
 )
 from zoo import export, models, visualize
+from zoo.data.dsprites_render import V1_DATA_SOURCE, canonical_data_source
 
 flags.DEFINE_string("model", "beta_vae", f"Model name: one of {sorted(models.MODELS)}.")
 flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e.g. beta=4 "
@@ -65,7 +66,8 @@ flags.DEFINE_string("network", "conv64", "Encoder/decoder pair (see zoo.networks
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
 flags.DEFINE_string("data_source", None,
                     "Where images come from (default: the data set's first source; for "
-                    "dSprites procedural, offline): procedural, npz, or tfds.")
+                    "dSprites procedural, the renderer fitted to the real frames): "
+                    "procedural, procedural_v1 (the first renderer), npz, or tfds.")
 flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
 flags.DEFINE_string("init_from", None,
                     "A saved model (model.keras or checkpoint.keras) of the same model, network, "
@@ -94,6 +96,8 @@ flags.DEFINE_multi_string("eval_metric_arg", [], "Metric parameter as [metric.]n
 flags.DEFINE_string("keep_best", None, "Keep the model of the best periodic evaluation of this "
                     "value, <metric>/<value> as in metrics_history.jsonl (e.g. "
                     "unsupervised_accuracy/accuracy), as best.keras.")
+flags.DEFINE_integer("threads", 0, "CPU threads for TF's intra-op and inter-op pools (0: TF's "
+                     "default, every core). Two runs side by side on a 2-core machine: 1 each.")
 flags.DEFINE_enum("keep_best_mode", "max", ["max", "min"], "Whether --keep_best keeps the highest "
                   "or the lowest value.")
 flags.DEFINE_enum("on_nan", "stop", ["stop", "skip_batch"], "When a loss term or gradient is NaN "
@@ -230,12 +234,24 @@ def check_memory(model, available=None):
                          "or model.")
 
 
-def run_identity(config):
-    """The settings that define a run (RUN_KEYS), with the data source resolved to the one used, so
-    a rerun naming the default source explicitly is the same run. Stored in the checkpoint
-    manifest; a rerun into the same directory must repeat them (steps may grow)."""
-    return {**{key: config[key] for key in RUN_KEYS},
-            "data_source": config["data_source"] or zoo.data.SOURCES[config["dataset"]][0]}
+def run_identity(config, data):
+    """The settings that define a run (RUN_KEYS), stored in the checkpoint manifest; a rerun into
+    the same directory must repeat them (steps may grow). What the images are decides, not the
+    --data_source spelling: the same name can mean other images after a renderer update, and two
+    names (e.g. the default and `procedural`) can mean the same images."""
+    return {**{key: config[key] for key in RUN_KEYS if key != "data_source"},
+            "data": data.data_source}
+
+
+def _saved_identity(saved, data):
+    """The identity a manifest records; a run saved before the manifest has its config.json,
+    whose data source description is worded as today's code words it (runs of the first dSprites
+    renderer are pointed to the source that keeps it)."""
+    if "data" in saved:
+        return saved
+    description = saved.get("data_source_description")
+    return {**saved, "data": canonical_data_source(description) if description
+            else data.data_source}  # older still: no description to tell, take the images as same
 
 
 # Files that show a directory holds (or held) a run; with none of them it is a fresh directory.
@@ -249,12 +265,11 @@ def _resume_or_start(out, store, config, identity, data):
     it from zero would silently overwrite what is there."""
     manifest = store.manifest()
     if manifest is not None:
-        # Settings first: a run with other settings is refused before its files are read. (A run
-        # saved before sources were resolved stored None for the data set's default source.)
-        saved = dict(manifest["run"])
-        saved["data_source"] = saved.get("data_source") or \
-            zoo.data.SOURCES.get(saved.get("dataset"), (None,))[0]
-        check_identity(saved, identity, out)
+        # Settings first: a run with other settings is refused before its files are read.
+        saved = _saved_identity(manifest["run"], data)
+        hint = " (--data_source=procedural_v1 resumes it)" if saved["data"] == V1_DATA_SOURCE \
+            and identity["data"] != V1_DATA_SOURCE else ""
+        check_identity(saved, identity, out, hint)
         config.update({k: identity[k] for k in ("latent_dim", "learning_rate")})
         model, entry = store.restore(models.load)
         print(f"Resuming from {out / entry['file']} at step {int(model.global_step.numpy())}.")
@@ -283,7 +298,7 @@ def run(config):
         tf.config.experimental.enable_op_determinism()
     data = zoo.data.get(config["dataset"], source=config["data_source"])
     print(f"Data: {data.data_source}", flush=True)
-    identity = run_identity(config)
+    identity = run_identity(config, data)
 
     keras.utils.set_random_seed(config["seed"])  # also required by deterministic random ops
     out = Path(config["output_dir"])
@@ -420,6 +435,11 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     FLAGS = flags.FLAGS
+    if FLAGS.threads < 0:
+        raise app.UsageError(f"--threads must be ≥ 0, got {FLAGS.threads}.")
+    if FLAGS.threads:  # process-wide, so set here (before TF starts) and not in run()
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel writing) hides ours
     config = default_config(**{name: FLAGS[name].value for name in SETTING_FLAGS})
     config["model_args"] = parse_model_args(FLAGS.model_arg)

@@ -106,6 +106,11 @@ def save_png(grid, path, row_labels=None, scale=2):
     return path
 
 
+def save_image_rows(rows, path, row_labels=None, scale=2):
+    """Images [R, N, H, W, C] in [0, 1] as a PNG grid, one labelled row per first axis."""
+    return save_png(_tile(np.asarray(rows, np.float32)), path, row_labels, scale)
+
+
 def save_traversals(model, image, path, **kwargs):
     """Traversal grid of one image as a PNG whose rows are labelled with latent index and KL."""
     grid, dims = traversal_grid(model, image, **kwargs)

@@ -73,8 +73,8 @@ __all__ = [
 ]
 
 
-def _on_real_dsprites(variant, loader):
-    """A source for a dSprites variant built on the real data from ``loader``."""
+def _on_base(variant, loader):
+    """A source for a dSprites variant built on the dSprites from ``loader``."""
 
     def load(**kwargs):
         return variant(loader(**kwargs))
@@ -84,11 +84,17 @@ def _on_real_dsprites(variant, loader):
     return load
 
 
+def _procedural_v1(**kwargs):
+    """The first procedural renderer (kept so runs made with it reproduce)."""
+    return ProceduralDSprites(version=1, **kwargs)
+
+
 def _variant_sources(variant):
     return {
         "procedural": variant,
-        "npz": _on_real_dsprites(variant, load_dsprites_npz),
-        "tfds": _on_real_dsprites(variant, load_dsprites_tfds),
+        "procedural_v1": _on_base(variant, _procedural_v1),
+        "npz": _on_base(variant, load_dsprites_npz),
+        "tfds": _on_base(variant, load_dsprites_tfds),
     }
 
 
@@ -96,6 +102,7 @@ def _variant_sources(variant):
 _REGISTRY = {
     "dsprites": {
         "procedural": ProceduralDSprites,
+        "procedural_v1": _procedural_v1,
         "npz": load_dsprites_npz,
         "tfds": load_dsprites_tfds,
     },
@@ -124,7 +131,9 @@ def get(name: str, source: str | None = None, **kwargs) -> ObservationData:
     for dSprites, its variants and the pinwheel, ``"sklearn"`` for ``digits``,
     ``"tfds"`` for the others.
 
-    dSprites sources: ``"procedural"`` (rendered, no files needed),
+    dSprites sources: ``"procedural"`` (rendered, no files needed; the renderer
+    fitted to the real frames), ``"procedural_v1"`` (the first renderer, for
+    runs made with it),
     ``"npz"`` (:func:`load_dsprites_npz`: ``path``, ``expected_sha256``),
     ``"tfds"`` (:func:`load_dsprites_tfds`: ``data_dir``); the variants take
     the same sources.  Pinwheel: ``num_classes``, ``radial_std``,

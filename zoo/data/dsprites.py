@@ -17,8 +17,10 @@ is left out everywhere here: factors are ``("shape", "scale", "orientation",
 Three sources:
 
 * :class:`ProceduralDSprites` (the offline default) renders images for the
-  identical factor grid with TensorFlow ops.  The images are *not* the original
-  pixels; every log and model card must say so (``data_source`` does).
+  identical factor grid with TensorFlow ops (:mod:`zoo.data.dsprites_render`;
+  version 2 is fitted to the real frames, version 1 is the first renderer).
+  The images are *not* the original pixels; every log and model card must say
+  so, and which renderer version made them (``data_source`` does).
 * :func:`load_dsprites_npz` reads the original ``.npz`` file placed in
   ``$ZOO_DATA_DIR`` after checking its sha256.
 * :func:`load_dsprites_tfds` reads the prepared tensorflow_datasets ``dsprites``.
@@ -29,7 +31,6 @@ Both real-data loaders return an :class:`ArrayGroundTruthData`.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from zoo.data.dsprites_render import CANVAS, DATA_SOURCES, LATEST_VERSION, RENDERERS
 from zoo.data.ground_truth import GroundTruthData
 from zoo.data.images import StoredImages, as_uint8_images
 
@@ -69,82 +71,6 @@ DSPRITES_NPZ_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 DSPRITES_NPZ_SHA256: str | None = None
 DSPRITES_NPZ_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
 
-# ----------------------------------------------------------------------------
-# Procedural renderer geometry (pixel units; see ProceduralDSprites' docstring)
-# ----------------------------------------------------------------------------
-_CANVAS = 64
-# Half the side of the square at scale 1.  Deliberately not a multiple of 0.5:
-# with sprite centres on pixel centres, no edge then passes exactly through a
-# pixel centre for the unrotated shapes (no rounding ties).
-_HALF_SIZE = 10.4
-# Sprite centre of position index k is _FIRST_CENTRE + k (one pixel per step).
-_FIRST_CENTRE = 16.5
-_ELLIPSE_SEMI_AXES = (1.2, 0.6)  # in units of _HALF_SIZE; aspect ratio 2:1
-# Heart: (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0 in its own coordinates, which spans
-# x in [-1.139, 1.139], y in [-1, 1.236].  It is shrunk by _HEART_ZOOM and
-# shifted so that the middle of its bounding box sits at the sprite centre.
-_HEART_ZOOM = 1.1
-_HEART_Y_SHIFT = 0.118
-
-_SCALES = np.linspace(0.5, 1.0, 6)
-_ANGLES = np.linspace(0.0, 2.0 * math.pi, 40)
-
-
-def _tables():
-    cos = np.cos(_ANGLES)
-    sin = np.sin(_ANGLES)
-    # 2*pi is the same rotation as 0; float rounding (sin(2*pi) ~ -2.4e-16)
-    # would otherwise flip pixels whose centre lies exactly on an edge.
-    cos[-1], sin[-1] = cos[0], sin[0]
-    inv_size = 1.0 / (_SCALES * _HALF_SIZE)
-    return (
-        cos.astype(np.float32),
-        sin.astype(np.float32),
-        inv_size.astype(np.float32),
-    )
-
-
-_COS, _SIN, _INV_SIZE = _tables()
-
-
-def _render_dsprites(factors: tf.Tensor) -> tf.Tensor:
-    """Binary float32 images [n, 64, 64, 1] for int factors [n, 5] (TF ops).
-
-    Every pixel centre is mapped into the sprite's frame (translate to the
-    sprite centre, rotate by -orientation, divide by the sprite size) and
-    tested against the implicit shape.  Only gathers, multiplications,
-    additions and comparisons touch pixels, so the result of an image does not
-    depend on the batch it is rendered in.
-    """
-    f = tf.cast(factors, tf.int32)
-    shape = f[:, 0][:, None, None]
-    inv = tf.gather(tf.constant(_INV_SIZE), f[:, 1])[:, None, None]
-    cos = tf.gather(tf.constant(_COS), f[:, 2])[:, None, None]
-    sin = tf.gather(tf.constant(_SIN), f[:, 2])[:, None, None]
-    centre_x = (_FIRST_CENTRE + tf.cast(f[:, 3], tf.float32))[:, None, None]
-    centre_y = (_FIRST_CENTRE + tf.cast(f[:, 4], tf.float32))[:, None, None]
-
-    pixel = tf.range(_CANVAS, dtype=tf.float32) + 0.5
-    dx = pixel[None, None, :] - centre_x  # columns, to the right
-    dy = centre_y - pixel[None, :, None]  # rows, upwards (row 0 is the top)
-    # Rotate by -orientation (the sprite turns counter-clockwise as the
-    # orientation grows) and scale to the sprite's unit frame.
-    x = (cos * dx + sin * dy) * inv
-    y = (cos * dy - sin * dx) * inv
-
-    square = tf.maximum(tf.abs(x), tf.abs(y)) <= 1.0
-    ax, ay = _ELLIPSE_SEMI_AXES
-    ellipse = x * x * (1.0 / (ax * ax)) + y * y * (1.0 / (ay * ay)) <= 1.0
-    hx = x * _HEART_ZOOM
-    hy = y * _HEART_ZOOM + _HEART_Y_SHIFT
-    hx2 = hx * hx
-    radial = hx2 + hy * hy - 1.0
-    heart = radial * radial * radial - hx2 * (hy * hy * hy) <= 0.0
-
-    inside = tf.where(shape == 0, square, tf.where(shape == 1, ellipse, heart))
-    return tf.cast(inside, tf.float32)[..., None]
-
-
 class ProceduralDSprites(GroundTruthData):
     """dSprites rendered on the fly, with exactly the original factor grid.
 
@@ -154,28 +80,13 @@ class ProceduralDSprites(GroundTruthData):
     32 and posY 32 (linspace(0, 1, 32); posX moves right, posY moves down).
     The original's constant colour factor is left out.  The images are binary
     (exactly 0.0 / 1.0) float32 of shape (64, 64, 1); they are *not* the
-    original pixels.
+    original pixels, and ``data_source`` names the renderer version.
 
-    Geometry (pixel units, pixel (r, c) has its centre at (c + 0.5, r + 0.5)):
-
-    * The sprite centre moves one pixel per position step, over pixel centres
-      16.5 ... 47.5 in x and y, so a position step shifts the image by exactly
-      one pixel (the rasterised sprite is the same at every position).
-    * Size: the square's half-side is 10.4 px at scale 1 (a 20.8 px square,
-      about a third of the canvas, as in the original) and 5.2 px at scale 0.5.
-      The ellipse has semi-axes 1.2 x 0.6 of that (2:1); the heart is the
-      curve (x^2 + y^2 - 1)^3 = x^2 y^3, about as wide as the square.
-    * Every sprite lies within 14.8 px of its centre (the rotated square's
-      corner), so at the extreme positions at least the outer two rows and
-      columns of the canvas stay empty.
-    * The orientation step (2*pi/39, 9.2 degrees) moves the square's corners
-      and the ellipse's tips by about a pixel or more even at scale 0.5, so
-      every step of every factor changes the image (at least 4 pixels for an
-      orientation step; the test suite checks all shapes, scales and
-      orientations).  Orientation 0 and 39 give the same image.  The square's
-      and ellipse's rotational symmetry makes some non-adjacent orientations
-      (about 90 or 180 degrees apart) give the same raster, as in the
-      original; the heart's 39 distinct orientations are all different.
+    ``version=2`` (the default) is fitted to the real frames of the data set's
+    animation (:mod:`zoo.data.dsprites_render` has the geometry and the IoU it
+    reaches): a 20 x 20 px square, a 26 x 14 px ellipse and a 20 x 17 px heart
+    with a sharp tip at scale 1, centres from 16 to 48 px in steps of 32/31 px.
+    ``version=1`` is the first zoo renderer, kept so earlier runs reproduce.
 
     Rendering runs in TensorFlow (vectorised over the batch); the numpy path
     and the ``tf.data`` stream use the same ops and give identical images.
@@ -185,22 +96,26 @@ class ProceduralDSprites(GroundTruthData):
 
     SHAPE_NAMES = SHAPE_NAMES
 
-    def __init__(self, chunk_size: int = 2048):
+    def __init__(self, chunk_size: int = 2048, version: int = LATEST_VERSION):
+        if version not in RENDERERS or isinstance(version, bool):
+            raise ValueError(
+                f"unknown procedural dSprites version {version!r}; known versions: "
+                f"{', '.join(map(str, RENDERERS))}"
+            )
         super().__init__(
             name="dsprites",
             factor_names=DSPRITES_FACTOR_NAMES,
             factor_sizes=DSPRITES_FACTOR_SIZES,
-            observation_shape=(_CANVAS, _CANVAS, 1),
-            data_source=(
-                "procedural dSprites (zoo renderer, identical factor grid; "
-                "not the original images)"
-            ),
+            observation_shape=(CANVAS, CANVAS, 1),
+            data_source=DATA_SOURCES[version],
         )
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        self.version = int(version)
+        self._render = RENDERERS[version]
         self._chunk_size = int(chunk_size)
         self._render_fn = tf.function(
-            _render_dsprites,
+            self._render,
             input_signature=[tf.TensorSpec([None, 5], tf.int64)],
             reduce_retracing=True,
         )
@@ -226,7 +141,7 @@ class ProceduralDSprites(GroundTruthData):
             ),
         ]
         with tf.control_dependencies(checks):
-            return _render_dsprites(tf.identity(factors))
+            return self._render(tf.identity(factors))
 
 
 class ArrayGroundTruthData(StoredImages, GroundTruthData):
