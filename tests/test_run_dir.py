@@ -17,6 +17,7 @@ from trainers.run_dir import (
     RunDirError,
     RunLock,
     latest_checkpoint,
+    resumable_files,
     save_model,
     write_json,
 )
@@ -113,6 +114,14 @@ def test_a_directory_with_run_files_but_no_checkpoint_manifest_is_refused(finish
     assert (out / "model.keras").read_bytes() == model_bytes
 
 
+def test_a_run_stopped_before_its_first_checkpoint_starts_again(tmp_path):
+    """config.json (written at the start) and no checkpoint: nothing to lose, nothing refused."""
+    out = tmp_path / "run"
+    out.mkdir()
+    write_json(out / "config.json", {"model": "beta_vae", "model_args": {"beta": 1.0}})
+    assert train.run(_tiny(out, steps=1))["steps"] == 1
+
+
 def test_a_refused_setting_leaves_no_directory_behind(tmp_path):
     with pytest.raises(ValueError, match="steps must be"):
         train.run(_tiny(tmp_path / "run", steps=0))
@@ -129,6 +138,8 @@ def test_the_last_k_checkpoints_are_kept_with_their_checksums(tmp_path):
         "checkpoint-000000002.keras", "checkpoint-000000003.keras", "checkpoint-000000004.keras"]
     assert manifest["global_step"] == 4 and len(manifest["checkpoints"][-1]["sha256"]) == 64
     assert latest_checkpoint(out) == out / "checkpoint-000000004.keras"
+    assert resumable_files(out) == ["checkpoint_state.json", "checkpoint-000000002.keras",
+                                    "checkpoint-000000003.keras", "checkpoint-000000004.keras"]
     assert not list(out.glob(".*tmp*")), "temporary files left behind"
 
 
@@ -167,6 +178,7 @@ def test_a_run_saved_in_the_first_checkpoint_format_resumes(finished, tmp_path):
     to_first_checkpoint_format(out)
     config = json.loads((out / "config.json").read_text())
     write_json(out / "config.json", {**config, "data_source": None})
+    assert resumable_files(out) == ["checkpoint_state.json", "checkpoint.keras", "config.json"]
     results = train.run(_tiny(out, steps=3))
     assert results["steps"] == 3
     assert not (out / "checkpoint.keras").exists()

@@ -123,3 +123,28 @@ def test_saved_model_endpoints_say_what_shape_they_expect(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="z contains NaN"):
         decode(z=tf.constant(np.full((1, 3), np.nan), tf.float32))
     assert encode(images=tf.zeros((2, 64, 64, 1)))["mean"].shape == (2, 3)
+
+
+def test_a_fit_that_failed_on_a_wrong_shape_batch_leaves_the_model_usable(binary_images):
+    model = models.BetaVAE(latent_dim=3, seed=0)
+    model.compile()
+    with pytest.raises(ValueError, match="Expected images of shape"):
+        model.fit(np.zeros((8, 32, 32, 1), np.float32), batch_size=8, verbose=0)
+    model.fit(binary_images, batch_size=8, verbose=0)
+    assert int(model.global_step.numpy()) == 2
+
+
+def test_a_model_file_with_a_damaged_config_is_named(tmp_path):
+    import zipfile
+
+    path = tmp_path / "model.keras"
+    models.BetaVAE(latent_dim=3, seed=0).save(path)
+    damaged = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            content = source.read(item.filename)
+            if item.filename == "config.json":
+                content = content.replace(b'"latent_dim": 3', b'"latent_dim": "three"')
+            target.writestr(item, content)
+    with pytest.raises(ValueError, match=f"{damaged} could not be loaded as a Keras model"):
+        models.load(damaged)

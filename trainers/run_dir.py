@@ -24,7 +24,8 @@ import numpy as np
 from zoo.files import replace_via_temporary, sha256_of, write_json, write_text
 
 __all__ = ["CheckpointStore", "NonFiniteModelError", "RunDirError", "RunLock", "check_identity",
-           "latest_checkpoint", "nonfinite_variables", "read_json", "save_model", "sha256_of",
+           "latest_checkpoint", "nonfinite_variables", "read_json", "resumable_files",
+           "save_model", "sha256_of",
            "write_json", "write_text"]
 
 MANIFEST = "checkpoint_state.json"
@@ -216,3 +217,15 @@ def latest_checkpoint(directory):
     if manifest is None:
         raise RunDirError(f"{directory} has no {MANIFEST}: it holds no checkpoint.")
     return Path(directory) / manifest["checkpoints"][-1]["file"]
+
+
+def resumable_files(directory):
+    """The names of the files of run `directory` that make its resumable checkpoint: the manifest
+    and the checkpoints it lists (first format: `checkpoint_state.json`, `checkpoint.keras` and
+    `config.json`); [] when it holds none. Copied into another directory, they resume there."""
+    manifest = CheckpointStore(directory).manifest()
+    if manifest is None:
+        return []
+    listed = [entry["file"] for entry in manifest["checkpoints"]]
+    extra = ["config.json"] if manifest.get("format") == 1 else []
+    return [MANIFEST] + listed + extra

@@ -3,10 +3,32 @@ r"""Train a model of the zoo on a ground-truth data set.
     python -m trainers.train --model=beta_vae --model_arg=beta=4 --dataset=dsprites \
         --steps=300000 --output_dir=runs/beta_vae_b4_s0
 
-Writes into --output_dir: `checkpoint.keras` every --checkpoint_every steps (rerunning the same
-command resumes from it and ends with the same weights as an uninterrupted run), TensorBoard logs
-(`tensorboard --logdir <output_dir>/tensorboard`), and at the end `model.keras`, `saved_model/`
-(TF Serving), `results.json` and PNGs of reconstructions and latent traversals.
+Writes into --output_dir: a checkpoint every --checkpoint_every steps (rerunning the same
+command resumes from the newest one and ends with the same weights as an uninterrupted run),
+TensorBoard logs (`tensorboard --logdir <output_dir>/tensorboard`), `config.json` (the settings, for
+people), and at the end `model.keras`, `saved_model/` (TF Serving), `results.json` and PNGs of
+reconstructions and latent traversals.
+
+A resumable checkpoint is these files of the run directory, and only these (copy them to resume the
+run elsewhere, e.g. into another directory or a later session):
+- `checkpoint_state.json`: the manifest: the run's identity (its settings, the images' data
+  source), the newest step and wall time, and the list of kept checkpoints with each file's step
+  and sha256;
+- the `checkpoint-<step, 9 digits>.keras` files it lists (the newest --checkpoints_kept, default 2;
+  the newest alone suffices, an older one is the fallback when the newest is damaged).
+Optional, to continue their records too: `metrics_history.jsonl`, `best.keras` + `best.json`
+(--keep_best) and `tensorboard/`. A directory of the first checkpoint format (`checkpoint.keras`,
+`checkpoint_state.json` without a list, `config.json`) also resumes, and is rewritten in the new
+format at its next checkpoint.
+
+Robustness (issue 24): one process per directory (`run.lock`, an `fcntl` lock; a second process is
+refused naming the holder's pid); a rerun with other settings is refused, and so is a directory
+holding run files but no checkpoint manifest (never silently retrained); every file is written via
+a temporary file and a rename; a step whose loss term or gradient is NaN or infinite is never
+applied and stops training naming the step and the term (--on_nan=skip_batch skips the batch
+instead), and no file with non-finite values is written; a damaged newest checkpoint falls back to
+the previous one with a warning. Errors are one line `error: ...` (exit 2 for a refused setting, 1
+for a failure; --verbose_errors shows the traceback).
 
 --init_from=<model.keras> starts a new run from a saved model's weights instead of an
 initialisation: fine-tuning, or continuing a run with changed settings (e.g. another batch mix).
@@ -70,7 +92,7 @@ flags.DEFINE_string("data_source", None,
                     "procedural, procedural_v1 (the first renderer), npz, or tfds.")
 flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
 flags.DEFINE_string("init_from", None,
-                    "A saved model (model.keras or checkpoint.keras) of the same model, network, "
+                    "A saved model (model.keras or a checkpoint) of the same model, network, "
                     "latent size and input shape whose weights start this run. Its step counter, "
                     "and so any schedule and the data stream's position, carries on (--steps "
                     "counts it); the optimizer starts fresh.")
@@ -254,9 +276,10 @@ def _saved_identity(saved, data):
             else data.data_source}  # older still: no description to tell, take the images as same
 
 
-# Files that show a directory holds (or held) a run; with none of them it is a fresh directory.
-RUN_FILES = ("checkpoint_state.json", "checkpoint.keras", "config.json", "model.keras",
-             "results.json", "best.keras", "best.json", "metrics_history.jsonl")
+# Files that show a directory holds a run's progress (with checkpoint-*.keras); without them (and
+# without a checkpoint manifest) there is nothing to lose: a run stopped before its first checkpoint
+# (config.json, TensorBoard logs, early metrics lines) starts again from step 0.
+RUN_FILES = ("checkpoint.keras", "model.keras", "results.json", "best.keras", "best.json")
 
 
 def _resume_or_start(out, store, config, identity, data):

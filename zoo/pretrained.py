@@ -17,7 +17,6 @@ a new name and replaces the registry by rename, so at every moment the registry 
 sha256 it records.
 """
 import json
-import math
 import os
 import re
 import shutil
@@ -113,9 +112,10 @@ def _check_record_fields(data_source, steps, seed, scores):
             raise ValueError(f"{field} must be an integer ≥ 0, got {value!r}.")
     scores = dict(scores or {})
     for key, value in scores.items():
+        # NaN is allowed: a metric can be undefined for a model, and says so.
         if not isinstance(key, str) or isinstance(value, bool) or \
-                not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"scores must map names to finite numbers; got {key!r}: {value!r}.")
+                not isinstance(value, (int, float)):
+            raise TypeError(f"scores must map names to numbers; got {key!r}: {value!r}.")
     return scores
 
 

@@ -133,6 +133,16 @@ class TrainingState:
         self.eval_seed_generator = keras.random.SeedGenerator(self.seed, name="eval_seed")
         self.trackers = [keras.metrics.Mean(name=name) for name in self.logged_terms]
 
+    def fit(self, *args, **kwargs):
+        try:
+            return super().fit(*args, **kwargs)
+        except Exception:
+            # A fit whose first trace failed (e.g. a batch of the wrong shape) leaves Keras'
+            # cached train function half made: the next fit would fail with "Creating variables
+            # on a non-first call". Drop it, so the model can be fitted again.
+            self.train_function = None
+            raise
+
     def training_seed(self, purpose=0):
         """The int64 [2] stateless seed of the current training step's draw for `purpose`: a pure
         function of (seed, global_step, purpose)."""
