@@ -76,8 +76,9 @@ def test_publish_with_a_bad_argument_changes_nothing_even_with_overwrite(publish
                                                                          bad):
     _, registry = published
     (tmp_path / "not_a_model.txt").write_text("hello")
+    models.BetaVAE(latent_dim=2, seed=9).save(tmp_path / "other.keras")  # other bytes
     before = _snapshot(registry.parent)
-    arguments = {"model_path": tmp_path / "trained.keras", "data_source": "x", "steps": 1,
+    arguments = {"model_path": tmp_path / "other.keras", "data_source": "x", "steps": 1,
                  "seed": 1, **bad}
     if bad.get("model_path"):
         arguments["model_path"] = tmp_path / bad["model_path"]

@@ -22,6 +22,7 @@ from absl import flags
 import zoo.data
 from trainers import cli
 from zoo import models
+from zoo.files import write_json
 
 flags.DEFINE_string("model", "beta_vae", "Model to time.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
@@ -162,8 +163,7 @@ def main(argv):
     for solver, ms in result.get("solver_ms_per_batch", {}).items():
         print(f"  solver {solver:22s} {ms:6.2f} ms per batch of {FLAGS.batch_size}")
     if FLAGS.output:
-        with open(FLAGS.output, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(FLAGS.output, result)
 
 
 if __name__ == "__main__":
