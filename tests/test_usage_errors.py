@@ -4,6 +4,7 @@ checked before computing, memory estimates, SavedModel endpoints that say what t
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -71,8 +72,10 @@ def test_a_run_that_cannot_fit_in_memory_is_refused_with_the_estimate(tmp_path):
     assert estimate["traversal pictures"] == 4 * 9 * 3 * (3 + 2 * 4096)
     with pytest.raises(ValueError, match=r"needs at least .* GiB of memory .*traversal pictures"):
         train.check_memory(model, available=1000)
-    big = models.BetaVAE(latent_dim=20_000, seed=0)  # 20,000² codes of 9 values: 14 GiB
-    assert sum(train.memory_estimate(big).values()) > 14 * 2 ** 30
+    # The issue's --latent_dim=100000: its traversal alone needs 9·100,000² floats (335 GiB).
+    big = SimpleNamespace(trainable_variables=[], decoder_input_dim=100_000,
+                          image_shape=(64, 64, 1))
+    assert train.memory_estimate(big)["traversal pictures"] > 300 * 2 ** 30
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,7 @@ from zoo.files import replace_via_temporary, sha256_of, write_json, write_text
 
 __all__ = ["CheckpointStore", "NonFiniteModelError", "RunDirError", "RunLock", "check_identity",
            "latest_checkpoint", "nonfinite_variables", "read_json", "resumable_files",
-           "save_model", "sha256_of",
-           "write_json", "write_text"]
+           "save_model", "sha256_of", "write_json", "write_text"]
 
 MANIFEST = "checkpoint_state.json"
 LOCK = "run.lock"
@@ -178,37 +177,37 @@ class CheckpointStore:
             return None
         problems = []
         for entry in reversed(manifest["checkpoints"]):
-            path = self.directory / entry["file"]
-            problem = self._problem(path, entry, load)
-            if isinstance(problem, str):
-                problems.append(f"{path.name}: {problem}")
-                warn(f"Warning: checkpoint {path} is unusable ({problem}); trying an earlier one.")
-                continue
-            return problem, entry
+            model, problem = self._load_checked(entry, load)
+            if problem is None:
+                return model, entry
+            problems.append(f"{entry['file']}: {problem}")
+            warn(f"Warning: checkpoint {self.directory / str(entry['file'])} is unusable "
+                 f"({problem}); trying an earlier one.")
         raise RunDirError(f"{self.directory} holds a run but none of its checkpoints is usable "
                           f"({'; '.join(problems) or 'none listed'}); {self.advice}")
 
-    @staticmethod
-    def _problem(path, entry, load):
-        """The loaded model, or a string saying why the checkpoint at `path` is unusable."""
-        if Path(entry["file"]).name != entry["file"] or not entry["file"].endswith(".keras"):
-            return f"the manifest names {entry['file']!r}, not a file of this directory"
+    def _load_checked(self, entry, load):
+        """(model, None) for a usable checkpoint, else (None, why it is unusable)."""
+        name = str(entry.get("file"))
+        if Path(name).name != name or not name.endswith(".keras"):
+            return None, f"the manifest names {name!r}, not a file of this directory"
+        path = self.directory / name
         if not path.is_file():
-            return "the file is missing"
+            return None, "the file is missing"
         if entry.get("sha256") and sha256_of(path) != entry["sha256"]:
-            return "its sha256 differs from the manifest's: the file is damaged"
+            return None, "its sha256 differs from the manifest's: the file is damaged"
         try:
             model = load(path)
         # What Keras and h5py raise for a damaged archive, config or weights file.
         except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
-            return f"it does not load: {error}"
+            return None, f"it does not load: {error}"
         bad = nonfinite_variables(model)
         if bad:
-            return f"{len(bad)} variable(s) hold NaN or infinite values"
-        if entry.get("step") is not None and int(model.global_step.numpy()) != entry["step"]:
-            return f"it holds step {int(model.global_step.numpy())}, the manifest says " \
-                   f"{entry['step']}"
-        return model
+            return None, f"{len(bad)} variable(s) hold NaN or infinite values"
+        step = int(model.global_step.numpy())
+        if entry.get("step") is not None and step != entry["step"]:
+            return None, f"it holds step {step}, the manifest says {entry['step']}"
+        return model, None
 
 
 def latest_checkpoint(directory):
