@@ -174,7 +174,8 @@ class TrainingState:
             optimizer.apply_gradients(zip(gradients, variables))
             return tf.constant(True)
 
-        tf.cond(tf.equal(mask, 0), apply, lambda: tf.constant(False))
+        tf.cond(tf.equal(mask, 0), apply, lambda: tf.constant(False),
+                name="divergence_guard_update")
         return mask
 
     def nonfinite_names(self):
@@ -206,7 +207,8 @@ class TrainingState:
             return tf.constant(True)
 
         if saved_state:
-            tf.cond(tf.equal(nonfinite, 0), lambda: tf.constant(False), restore)
+            tf.cond(tf.equal(nonfinite, 0), lambda: tf.constant(False), restore,
+                    name="divergence_guard_restore")
         with tf.control_dependencies([nonfinite]):
             self.global_step.assign_add(1)
         finite = tf.equal(nonfinite, 0)
