@@ -99,6 +99,17 @@ def test_a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoin
         assert not nonfinite_variables(models.load(out / entry["file"])), entry["file"]
 
 
+def test_skip_batch_goes_on_past_bad_steps_and_stops_when_they_do_not_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    with pytest.raises(NonFiniteModelError, match="20 steps in a row skipped"):
+        train.run(_tiny(out, learning_rate=1e6, on_nan="skip_batch", steps=40,
+                        checkpoint_every=5))
+    assert "Skipped the update of step" in capsys.readouterr().out
+    manifest = json.loads((out / "checkpoint_state.json").read_text())
+    for entry in manifest["checkpoints"]:  # checkpoints of skipped steps: finite weights
+        assert not nonfinite_variables(models.load(out / entry["file"])), entry["file"]
+
+
 @pytest.mark.parametrize("rate", [-1.0, 0.0, float("nan"), float("inf")])
 def test_non_finite_or_non_positive_learning_rates_are_refused(rate, tmp_path):
     with pytest.raises(ValueError, match="learning_rate must be a finite number > 0"):
