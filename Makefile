@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test test-all install
+.PHONY: demo test test-all install lint
 
 $(VENV)/.installed: setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,solvers]'
+	$(PY) -m pip install --quiet -e '.[dev,solvers,sweep]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -22,3 +22,7 @@ test: $(VENV)/.installed
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest tests
+
+# Static checks (rules in ruff.toml).
+lint: $(VENV)/.installed
+	$(PY) -m ruff check zoo trainers tests tools

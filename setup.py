@@ -26,10 +26,13 @@ setup(
         "scikit-learn>=1.9,<1.10",
         "absl-py>=2.1,<3",
         "pillow>=10,<14",
+        "pyyaml>=6,<7",  # the zoo build plan and sweep specs
     ],
     extras_require={
         "solvers": ["ortools>=9.15,<9.16"],
-        "sweep": ["ray>=2.40,<3"],
+        "sweep": ["ray>=2.40,<3", "matplotlib>=3.8,<4"],
         "dev": ["pytest>=8,<10", "ruff>=0.6"],
+        # The PyTorch peer of `trainers.benchmark --against=pytorch` (CPU build, pinned exactly).
+        "bench": ["torch==2.13.0"],
     },
 )

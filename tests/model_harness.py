@@ -45,9 +45,9 @@ def check_config_round_trip(model):
     assert clone.get_config() == model.get_config()
 
 
-def train_briefly(model, images, epochs=1):
+def train_briefly(model, images, epochs=1, labels=None):
     model.compile()
-    return model.fit(images, batch_size=8, epochs=epochs, verbose=0)
+    return model.fit(images, labels, batch_size=8, epochs=epochs, verbose=0)
 
 
 def optimizers_of(model):
@@ -57,10 +57,11 @@ def optimizers_of(model):
             if isinstance(value, keras.optimizers.Optimizer)}
 
 
-def check_save_load_and_fine_tune(model, images, tmp_path):
+def check_save_load_and_fine_tune(model, images, tmp_path, labels=None):
     """Train only through fit, save, load: identical outputs; then fit continues from the restored
-    optimizer slots and step counter."""
-    train_briefly(model, images)
+    optimizer slots and step counter. `labels`: what a model trained on labelled batches gets
+    with the images (fit(images, labels)); None for the others."""
+    train_briefly(model, images, labels=labels)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = models.load(path)
@@ -87,8 +88,8 @@ def check_save_load_and_fine_tune(model, images, tmp_path):
             np.testing.assert_array_equal(a, b, err_msg=name)
     # Fine-tuning: one more epoch on both gives the same weights only if the optimizer state,
     # the step counter (schedules, noise) and the weights were all restored.
-    model.fit(images, batch_size=8, epochs=1, verbose=0, shuffle=False)
-    loaded.fit(images, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    loaded.fit(images, labels, batch_size=8, epochs=1, verbose=0, shuffle=False)
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
     return loaded
@@ -120,10 +121,22 @@ def check_saved_model(model, images, tmp_path):
         assert f"signature_def['{endpoint}']" in shown, endpoint
 
 
-def run_model_test(model_class, init_kwargs, images, tmp_path):
+def saved_briefly_trained(model, directory, name):
+    """(path, model): `model` after one epoch of fit on 8 sparse binary images, saved as
+    `directory`/`name` (a model file that another model's arguments point to)."""
+    keras.utils.set_random_seed(0)
+    model.compile()
+    images = (np.random.default_rng(0).random((8, 64, 64, 1)) > 0.9).astype("float32")
+    model.fit(images, batch_size=4, epochs=1, verbose=0)
+    path = directory / name
+    model.save(path)
+    return path, model
+
+
+def run_model_test(model_class, init_kwargs, images, tmp_path, labels=None):
     keras.utils.set_random_seed(0)
     model = model_class(**init_kwargs)
     check_api_shapes(model, images)
     check_config_round_trip(model)
-    check_save_load_and_fine_tune(model, images, tmp_path)
+    check_save_load_and_fine_tune(model, images, tmp_path, labels)
     check_saved_model(model, images, tmp_path)

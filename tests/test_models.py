@@ -39,13 +39,27 @@ MODEL_CASES = {
                                                 "divergence": "kl_inclusive"}),
     # fit(images) gives free batches; clamped batches are covered in test_dc_ign.py.
     "dc_ign": ("dc_ign", SMALL),
+    "info_vae": ("info_vae", {**SMALL, "lambda_mmd": 100.0}),
+    "hsic_vae": ("hsic_vae", {**SMALL, "groups": [1, 3]}),
+    "vfae": ("vfae", {**SMALL, "kernel": "imq"}),
+    "dae": ("dae", SMALL),
+    # The DAE encoder's architecture only (a new model copies a trained DAE's weights from a
+    # file; that path is covered in test_beta_vae_dae.py).
+    "beta_vae_dae": ("beta_vae_dae", {**SMALL, "dae_network": "conv64", "feature_depth": 2}),
+    # On an untrained β-VAE given by its config (test_scan.py covers visual_path).
+    "scan": ("scan", {"visual_model": {"module": "zoo.models.beta_vae", "class_name": "BetaVAE",
+                                       "config": SMALL, "registered_name": "zoo>BetaVAE"},
+                      "seed": 3}),
 }
+# Models trained on labelled batches: what fit gets with the images (VFAE: the sensitive factor).
+# SCAN: one word per symbol.
+MODEL_LABELS = {"vfae": np.arange(16) % 3, "scan": np.eye(16, dtype="float32")}
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_CASES))
 def test_model_api_saving_fine_tuning_and_serving(case, binary_images, tmp_path):
     name, kwargs = MODEL_CASES[case]
-    run_model_test(models.MODELS[name], kwargs, binary_images, tmp_path)
+    run_model_test(models.MODELS[name], kwargs, binary_images, tmp_path, MODEL_LABELS.get(case))
 
 
 def test_every_registered_model_is_covered_by_the_harness():

@@ -12,12 +12,13 @@ is visible. Another model against a baseline, in one run, as a ratio of step tim
 (--start_step=80000 puts CascadeVAE in its discrete stage; the solvers' own time is printed too.)
 """
 import json
+import os
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import flags
+from absl import app, flags
 
 import zoo.data
 from trainers import cli
@@ -34,6 +35,9 @@ flags.DEFINE_multi_string("model_arg", [], "Hyperparameter of --model as key=val
                           "e.g. solver=linear_sum_assignment; repeat for several.")
 flags.DEFINE_integer("start_step", 0, "Set the model's global_step to this before timing, so "
                      "schedules are in the stage to time (CascadeVAE's discrete stage: 80000).")
+flags.DEFINE_enum("against", None, ["pytorch"], "Also time the same β-VAE step in PyTorch "
+                  "(trainers/torch_peer.py), alternating rounds with ours, and print the ratio of "
+                  "step times with the load average (needs the [bench] extra).")
 flags.DEFINE_string("baseline", None, "Also time this model (default hyperparameters) in the same "
                     "run, alternating with --model on the in-memory arrays, and report the ratio "
                     "of step times (this CPU is noisy: only ratios within one run compare).")
@@ -80,9 +84,27 @@ def time_steps(model, iterator, steps):
     return steps / (time.perf_counter() - start)
 
 
+def time_peer(step, steps):
+    step()  # warm-up outside the timed region
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - start)
+
+
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    peer = None
+    if FLAGS.against == "pytorch":
+        if FLAGS.model != "beta_vae" or FLAGS.model_arg:
+            raise app.UsageError("--against=pytorch times the standard β-VAE: leave --model and "
+                                 "--model_arg at their defaults.")
+        from trainers import torch_peer
+        try:
+            peer = torch_peer.build_step(FLAGS.batch_size)
+        except ImportError as error:
+            raise app.UsageError(str(error)) from None
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
@@ -115,11 +137,16 @@ def main(argv):
     rates = {"in_memory": [], "procedural_stream": []}
     if baseline is not None:
         rates["baseline_in_memory"] = []
+    if peer is not None:
+        rates["pytorch"] = []
+    load_before = os.getloadavg()
     for _ in range(FLAGS.rounds):
         rates["in_memory"].append(time_steps(model, in_memory, FLAGS.steps))
         if baseline is not None:
             rates["baseline_in_memory"].append(
                 time_steps(baseline, baseline_in_memory, FLAGS.steps))
+        if peer is not None:
+            rates["pytorch"].append(time_peer(peer, FLAGS.steps))
         rates["procedural_stream"].append(time_steps(model, stream, FLAGS.steps))
     medians = {k: float(np.median(v)) for k, v in rates.items()}
     peak = matmul_gflops()
@@ -142,6 +169,17 @@ def main(argv):
             b / m for b, m in zip(rates["baseline_in_memory"], rates["in_memory"])]
         result["step_time_ratio_vs_baseline"] = float(
             np.median(result["step_time_ratio_per_round"]))
+    if peer is not None:
+        import torch
+
+        # Ratio of step times within each round (PyTorch's over ours: > 1 means ours is faster).
+        per_round = [ours / theirs for ours, theirs in zip(rates["in_memory"], rates["pytorch"])]
+        result["against_pytorch"] = {
+            "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "step_time_ratio_per_round": per_round,
+            "step_time_ratio_median": float(np.median(per_round)),
+            "step_time_ratio_range": [float(min(per_round)), float(max(per_round))],
+            "load_average_before": load_before, "load_average_after": os.getloadavg()}
     if hasattr(model, "lambda_prime"):  # models with an assignment step: the solvers alone
         from zoo import assignment
         result["solver_ms_per_batch"] = assignment.time_solvers(
@@ -163,6 +201,14 @@ def main(argv):
         print(f"  {FLAGS.baseline} (in-memory) {medians['baseline_in_memory']:6.1f} steps/s → a "
               f"{FLAGS.model} step (from step {FLAGS.start_step}) costs "
               f"{result['step_time_ratio_vs_baseline']:.2f}× a {FLAGS.baseline} step")
+    if peer is not None:
+        versus = result["against_pytorch"]
+        print(f"  PyTorch {versus['torch_version']} ({versus['torch_threads']} threads) "
+              f"{medians['pytorch']:6.1f} steps/s → ours is {versus['step_time_ratio_median']:.2f}× "
+              f"as fast (rounds {versus['step_time_ratio_range'][0]:.2f}–"
+              f"{versus['step_time_ratio_range'][1]:.2f}); load average "
+              f"{versus['load_average_before'][0]:.2f} before, {versus['load_average_after'][0]:.2f} "
+              "after (a busy machine flatters TF: PyTorch's threads suffer more from it)")
     for solver, ms in result.get("solver_ms_per_batch", {}).items():
         print(f"  solver {solver:22s} {ms:6.2f} ms per batch of {FLAGS.batch_size}")
     if FLAGS.output:

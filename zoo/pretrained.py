@@ -68,7 +68,7 @@ def read_registry(registry=None):
                          "restore it from version control.") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ValueError(  # noqa: TRY004 (a damaged file, like the JSON error above)
-            f"The model registry {path} is damaged (no \"models\" mapping); restore it from "
+            f'The model registry {path} is damaged (no "models" mapping); restore it from '
             "version control.")
     return data
 

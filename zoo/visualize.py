@@ -50,6 +50,34 @@ def traversal_grid(model, image, num_values=9, limit=2.0, dims=None):
     return _tile(decoded.reshape((len(dims), num_values) + decoded.shape[1:])), list(dims)
 
 
+def save_traversal_gif(model, image, path, num_frames=24, limit=2.0, dims=None, scale=2,
+                       frame_ms=120):
+    """An animated GIF of one image's traversals: one panel per latent (sorted by decreasing KL,
+    as in `traversal_grid`), each moving its latent from −limit to +limit and back while the
+    others stay at the posterior mean. Returns the path."""
+    image = np.asarray(image)[None]
+    posterior = model.encode(image)
+    mean = posterior["mean"].numpy()[0]
+    if dims is None:
+        kl = distributions.kl_to_standard_normal(posterior["mean"], posterior["logvar"])
+        dims = np.argsort(-kl.numpy()[0])
+    half = np.linspace(-limit, limit, num_frames // 2 + 1, dtype=np.float32)
+    values = np.concatenate([half, half[-2:0:-1]])  # there and back, no repeated ends
+    codes = np.repeat(mean[None, None], len(values), 0).repeat(len(dims), 1)  # [F, D, d]
+    for panel, dim in enumerate(dims):
+        codes[:, panel, dim] = values
+    decoded = model.decode_mean(codes.reshape(-1, mean.shape[0])).numpy()
+    decoded = decoded.reshape((len(values), 1, len(dims)) + decoded.shape[1:])
+    frames = []
+    for frame in decoded:
+        pixels = (np.clip(_tile(frame), 0.0, 1.0) * 255).round().astype(np.uint8)
+        picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        frames.append(picture.convert("RGB").resize(
+            (picture.width * scale, picture.height * scale), Image.NEAREST))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0)
+    return path
+
+
 def reconstruction_grid(model, images):
     """Two rows: the images, and their reconstructions (likelihood mean at z = μ)."""
     images = np.asarray(images, np.float32)

@@ -349,9 +349,13 @@ class GroundTruthData(ObservationData):
         return self.sample_factors_tf(batch_size, self._stream_seed(seed, step)).numpy()
 
     def stream(
-        self, batch_size: int, seed: int, start_step: int = 0
+        self, batch_size: int, seed: int, start_step: int = 0, with_factors: bool = False
     ) -> tf.data.Dataset:
         """Infinite ``tf.data`` stream of float32 image batches ``[B, H, W, C]``.
+
+        With ``with_factors=True`` each element is ``(images, factors)``, the same
+        images and their int64 factors ``[B, K]`` (for models that train on
+        labelled batches).
 
         Batch ``k`` of the stream is a pure function of ``(seed, start_step + k)``:
         its factors (and observation noise, if any; see
@@ -374,8 +378,10 @@ class GroundTruthData(ObservationData):
             noise_seed = tf.random.experimental.stateless_fold_in(
                 step_seed, _NOISE_FOLD, alg=_RNG_ALG
             )
-            images = self.images_from_factors_seeded_tf(factors, noise_seed)
-            return tf.ensure_shape(images, shape)
+            images = tf.ensure_shape(
+                self.images_from_factors_seeded_tf(factors, noise_seed), shape
+            )
+            return (images, factors) if with_factors else images
 
         steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
         dataset = steps.map(

@@ -6,6 +6,7 @@ import keras
 
 from zoo.models.base import VAE, check_images, default_optimizer
 from zoo.models.beta_vae import AnnealedVAE, BetaVAE
+from zoo.models.beta_vae_dae import BetaVAEDAE, DenoisingAutoencoder
 from zoo.models.cascade_vae import CascadeVAE, CascadeVAEC
 from zoo.models.dc_ign import DCIGN
 from zoo.models.decomposition_vae import DecompositionVAE
@@ -13,6 +14,8 @@ from zoo.models.dip_vae import DIPVAEI, DIPVAEII
 from zoo.models.factor_vae import FactorVAE
 from zoo.models.infogan import InfoGAN
 from zoo.models.joint_vae import JointVAE
+from zoo.models.kernel_vaes import HSICVAE, VFAE, InfoVAE
+from zoo.models.scan import SCAN
 from zoo.models.tc_vae import BetaTCVAE
 
 MODELS = {
@@ -29,6 +32,12 @@ MODELS = {
     "infogan": InfoGAN,
     "decomposition_vae": DecompositionVAE,
     "dc_ign": DCIGN,
+    "info_vae": InfoVAE,
+    "hsic_vae": HSICVAE,
+    "vfae": VFAE,
+    "dae": DenoisingAutoencoder,
+    "beta_vae_dae": BetaVAEDAE,
+    "scan": SCAN,
 }
 
 
@@ -67,16 +76,22 @@ __all__ = [
     "DCIGN",
     "DIPVAEI",
     "DIPVAEII",
+    "HSICVAE",
     "MODELS",
+    "SCAN",
     "VAE",
+    "VFAE",
     "AnnealedVAE",
     "BetaTCVAE",
     "BetaVAE",
+    "BetaVAEDAE",
     "CascadeVAE",
     "CascadeVAEC",
     "DecompositionVAE",
+    "DenoisingAutoencoder",
     "FactorVAE",
     "InfoGAN",
+    "InfoVAE",
     "JointVAE",
     "check_images",
     "default_optimizer",

@@ -120,6 +120,21 @@ def non_negative(name, value):
     return value
 
 
+def load_checked(path, expected_sha256, name):
+    """(the zoo model saved at `path`, the file's sha256) for a model argument `name` that
+    points to another model (β-VAE_DAE's DAE, SCAN's visual model); a given `expected_sha256`
+    must match."""
+    from zoo.data.dsprites import sha256_of_file
+    from zoo.models import load
+
+    model = load(path)
+    sha256 = sha256_of_file(path)
+    if expected_sha256 is not None and expected_sha256 != sha256:
+        raise ValueError(f"{name} {path} has sha256 {sha256}, not the expected "
+                         f"{name.replace('_path', '')}_sha256 {expected_sha256}.")
+    return model, sha256
+
+
 class TrainingState:
     """Mixin of a zoo `keras.Model`'s training state: the saved step counter `global_step`,
     stateless training seeds, the evaluation seed generator and one `keras.metrics.Mean` tracker

@@ -16,7 +16,8 @@ a batch-level divergence estimate; all in nats.
   posterior samples z (one per example), with the kernel k(a, b) = Σ_s Σ_j C_s / (C_s + (a_j −
   b_j)²), a sum of 1-D inverse-multiquadric kernels over latent dimensions and over
   C_s = 2·s, s ∈ {0.1, 0.2, 0.5, 1, 2, 5}:
-  MMD² = Σ_{i≠j} k(y_i, y_j)/(B(B−1)) + Σ_{i≠j} k(z_i, z_j)/(B(B−1)) − 2 Σ_{i,j} k(y_i, z_j)/B².
+  MMD² = Σ_{i≠j} k(y_i, y_j)/(B(B−1)) + Σ_{i≠j} k(z_i, z_j)/(B(B−1)) − 2 Σ_{i,j} k(y_i, z_j)/B²
+  (`zoo.kernels.mmd_imq`, shared with InfoVAE).
 - **D = "kl_inclusive"**: KL(p(z) ‖ q(z)) ≈ mean_j [log p(y_j) − log q̂(y_j)] with B prior samples
   y_j and log q̂(y_j) = logmeanexp_i log q(y_j | x_i) over the batch (the aggregate posterior
   estimated by the batch's posteriors).
@@ -36,35 +37,12 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import distributions
+from zoo.kernels import MMD_SCALES, imq_kernel, mmd_imq  # noqa: F401 (imq_kernel: re-exported)
 from zoo.models.base import VAE, non_negative, sample_count
 
-#: The s of the IMQ kernel scales C = 2·s (METHODS §10).
-MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 DIVERGENCES = ("mmd_imq", "kl_inclusive")
 ANALYTIC_KL_PRIORS = ("isotropic", "anisotropic")
 _PRIOR_SAMPLES = 1  # `training_noise` purpose of the prior samples (0: reparameterisation)
-
-
-def imq_kernel(a, b, scales=MMD_SCALES):
-    """k(a_i, b_j) = Σ_s Σ_dims C_s/(C_s + (a_i − b_j)²), C_s = 2·s: [n, m] for a [n, d], b [m, d]."""
-    squared = tf.square(a[:, None, :] - b[None, :, :])                       # [n, m, d]
-    total = 0.0
-    for s in scales:
-        c = 2.0 * float(s)
-        total += tf.reduce_sum(c / (c + squared), axis=-1)
-    return total
-
-
-def mmd_imq(y, z, scales=MMD_SCALES):
-    """Unbiased MMD² estimate between samples y [n, d] and z [m, d] (n, m ≥ 2) with `imq_kernel`."""
-    n = tf.cast(tf.shape(y)[0], y.dtype)
-    m = tf.cast(tf.shape(z)[0], z.dtype)
-
-    def within(a, count):
-        k = imq_kernel(a, a, scales)
-        return (tf.reduce_sum(k) - tf.reduce_sum(tf.linalg.diag_part(k))) / (count * (count - 1))
-
-    return within(y, n) + within(z, m) - 2.0 * tf.reduce_mean(imq_kernel(y, z, scales))
 
 
 def aggregate_log_density(codes, mean, logvar):

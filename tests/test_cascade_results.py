@@ -1,0 +1,44 @@
+"""trainers.cascade_results: last and reference-selected models per seed, mean (std) and best."""
+import json
+
+import pytest
+
+from trainers import cascade_results as cr
+
+
+def write_history(run_dir, evaluations):
+    run_dir.mkdir(parents=True)
+    with open(run_dir / "metrics_history.jsonl", "w") as f:
+        f.writelines(json.dumps({"step": step, "values": {cr.ACCURACY: accuracy, cr.SCORE: score}}) + "\n" for step, accuracy, score in evaluations)
+
+
+def test_selection_takes_the_best_score_from_10k_on_and_the_last_evaluation(tmp_path):
+    # step 0 has the best score but is not selectable (the reference starts at 10k); a resumed
+    # run wrote step 20k twice: the last line counts.
+    write_history(tmp_path / "a", [(0, 0.3, 0.99), (10_000, 0.5, 0.7), (20_000, 0.1, 0.2),
+                                   (20_000, 0.6, 0.9), (30_000, 0.55, 0.8)])
+    summary = cr.run_summary(tmp_path / "a")
+    assert summary["last"] == {"step": 30_000, "accuracy": 0.55, "score": 0.8}
+    assert summary["selected"] == {"step": 20_000, "accuracy": 0.6, "score": 0.9}
+
+
+def test_groups_give_mean_sample_std_and_best_over_seeds(tmp_path):
+    write_history(tmp_path / "s0", [(10_000, 0.4, 0.6)])
+    write_history(tmp_path / "s1", [(10_000, 0.8, 1.0)])
+    write_history(tmp_path / "t0", [(10_000, 0.5, 0.7)])
+    groups = cr.collect([(1.0, tmp_path / "s0"), (1.0, tmp_path / "s1"), (0.1, tmp_path / "t0"),
+                         (0.1, tmp_path / "missing")])
+    accuracy = groups[1.0]["last"]["accuracy"]
+    assert accuracy["mean"] == pytest.approx(0.6) and accuracy["best"] == 0.8
+    assert accuracy["std"] == pytest.approx(0.2828427, rel=1e-6) and accuracy["seeds"] == 2
+    assert groups[0.1]["selected"]["score"]["std"] is None  # one seed: no spread
+    text = cr.table(groups)
+    assert "| ours, selected model | 1.0 | 0.800 (0.283) / 1.000, 2 seed(s) |" in text
+    assert "paper" in text
+
+
+def test_the_plan_names_the_cascade_runs():
+    from trainers import zoo
+
+    runs = cr.plan_runs(zoo.DEFAULT_PLAN)
+    assert {beta_low for beta_low, _ in runs} == {1.0, 0.1}

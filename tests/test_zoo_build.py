@@ -1,0 +1,189 @@
+"""The zoo build (trainers.zoo): the plan is checked key by key, runs are ordinary trainers.train
+runs (phases chained by --init_from), unfinished runs are stashed and restored exactly."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from trainers import zoo
+from trainers.run_dir import latest_checkpoint
+
+TINY = {"defaults": {"steps": 4, "batch_size": 8, "seed": 0},
+        "models": {
+            "tiny_beta_vae": {"model": "beta_vae", "model_args": {"beta": 4}, "latent_dim": 3,
+                              "train_args": {"checkpoint_every": 2, "image_every": 2,
+                                             "eval_batches": 1, "export": False}},
+            "tiny_two_phases": {"model": "beta_vae", "latent_dim": 3, "learning_rate": 0.001,
+                                "train_args": {"checkpoint_every": 2, "image_every": 2,
+                                               "eval_batches": 1, "export": False},
+                                "phases": [{"name": "first", "steps": 2, "model_args": {"beta": 1}},
+                                           {"name": "second", "steps": 4}]}}}
+
+
+def write_plan(tmp_path, plan):
+    path = tmp_path / "zoo.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def test_the_repositorys_plan_loads_and_covers_every_method():
+    entries = zoo.load_plan()
+    methods = {entry["model"] for entry, _ in entries.values()}
+    assert {"beta_vae", "annealed_vae", "factor_vae", "beta_tcvae", "dip_vae_i", "dip_vae_ii",
+            "joint_vae", "cascade_vae", "cascade_vae_c", "infogan", "decomposition_vae",
+            "dc_ign"} <= methods
+    for name, (entry, runs) in entries.items():
+        assert runs[-1].steps >= 50_000, name
+        assert entry.get("citation") and entry.get("hyperparameters_from"), name
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["models"]["tiny_beta_vae"].update(betta=4), r"tiny_beta_vae: unknown keys \['betta'\]"),
+    (lambda p: p["models"]["tiny_beta_vae"].update(model="beta_vea"), "model 'beta_vea' is not one of"),
+    (lambda p: p["models"]["tiny_beta_vae"]["train_args"].update(learnig_rate=1), "train_args key 'learnig_rate'"),
+    (lambda p: p["models"].update({"../x": {"model": "vae"}}), r"model name '\.\./x' must match"),
+    (lambda p: p["defaults"].update(stepz=3), r"unknown defaults keys \['stepz'\]"),
+    (lambda p: p["models"]["tiny_two_phases"]["phases"][1].update(steps=1), "must end after step 2"),
+])
+def test_a_bad_plan_is_refused_naming_the_entry_and_key(tmp_path, change, message):
+    plan = json.loads(json.dumps(TINY))
+    change(plan)
+    with pytest.raises(zoo.PlanError, match=message):
+        zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+
+
+def test_an_entry_waits_for_the_entries_it_is_built_on(tmp_path):
+    plan = json.loads(json.dumps(TINY))
+    plan["models"]["tiny_beta_vae"]["after"] = "tiny_two_phases"
+    entries = zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+    assert [r.label for r in zoo._runs_to_do(entries, ())] == ["tiny_two_phases/first"]
+    for phase in ("first", "second"):
+        directory = tmp_path / "runs/zoo/tiny_two_phases" / phase
+        directory.mkdir(parents=True)
+        (directory / "results.json").write_text(json.dumps({"steps": 2 if phase == "first" else 4}))
+    assert [r.label for r in zoo._runs_to_do(entries, ())] == ["tiny_beta_vae"]
+    plan["models"]["tiny_beta_vae"]["after"] = "nothing_of_that_name"
+    with pytest.raises(zoo.PlanError, match="after names"):
+        zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+
+
+def test_the_train_command_is_an_ordinary_trainers_train_command(tmp_path):
+    entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
+    first, second = entries["tiny_two_phases"][1]
+    command = zoo.train_command(second)
+    assert command[:3] == ["python", "-m", "trainers.train"]
+    assert "--init_from=runs/zoo/tiny_two_phases/first/model.keras" in command
+    assert "--output_dir=runs/zoo/tiny_two_phases/second" in command
+    assert "--model_arg=beta=1" in zoo.train_command(first)
+    assert "--steps=4" in command and "--learning_rate=0.001" in command
+
+
+@pytest.mark.slow  # three trainers.train processes: about a minute on an idle 2-core machine
+def test_build_trains_every_entry_and_phase_then_stash_and_restore_resume_exactly(tmp_path):
+    plan = write_plan(tmp_path, TINY)
+    entries = zoo.load_plan(plan, repo=tmp_path)
+    outcome = zoo.build(entries, parallel=2, threads=1, stash=tmp_path / "stash", poll_s=0.5,
+                        log=lambda *_: None)
+    assert outcome == {"tiny_beta_vae": 0, "tiny_two_phases/first": 0,
+                       "tiny_two_phases/second": 0}, outcome
+    second = json.loads((tmp_path / "runs/zoo/tiny_two_phases/second/results.json").read_text())
+    assert second["steps"] == 4 and second["config"]["init_from"].endswith("first/model.keras")
+    rows = {r["name"]: r for r in zoo.status_rows(entries, tmp_path / "stash", tmp_path / "reg.json")}
+    assert rows["tiny_beta_vae"]["state"] == "trained" and rows["tiny_beta_vae"]["steps"] == 4
+
+    # A run directory lost between sessions comes back from the stash, byte for byte.
+    run = entries["tiny_beta_vae"][1][0]
+    assert zoo.stash_run(run, tmp_path / "stash") == 4
+    assert zoo.stash_run(run, tmp_path / "stash") is None  # nothing newer
+    checkpoint = latest_checkpoint(run.directory)
+    original = checkpoint.read_bytes()
+    shutil.rmtree(run.directory)
+    assert zoo.restore_run(run, tmp_path / "stash") == 4
+    assert checkpoint.read_bytes() == original
+    # A damaged stash is refused, naming the file.
+    shutil.rmtree(run.directory)
+    stashed = tmp_path / "stash" / "tiny_beta_vae" / checkpoint.name
+    stashed.write_bytes(stashed.read_bytes()[:-10])
+    with pytest.raises(ValueError, match=f"{checkpoint.name} does not match"):
+        zoo.restore_run(run, tmp_path / "stash")
+
+
+def test_stash_and_restore_keep_a_run_byte_for_byte_and_refuse_a_damaged_stash(tmp_path):
+    from zoo import models
+
+    entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
+    run = entries["tiny_beta_vae"][1][0]
+    stash = tmp_path / "stash"
+    assert zoo.stash_run(run, stash) is None  # no checkpoint yet
+    run.directory.mkdir(parents=True)
+    model = models.get("beta_vae", latent_dim=3)
+    model.compile()
+    model.save(run.directory / "checkpoint.keras")
+    (run.directory / "checkpoint_state.json").write_text('{"global_step": 2, "train_wall_time_s": 1}')
+    (run.directory / "config.json").write_text("{}")
+    assert zoo.stash_run(run, stash) == 2
+    assert zoo.stash_run(run, stash) is None  # nothing newer
+    original = {p.name: p.read_bytes() for p in run.directory.iterdir()}
+    shutil.rmtree(run.directory)
+    assert zoo.restore_run(run, stash) == 2
+    assert {p.name: p.read_bytes() for p in run.directory.iterdir()} == original
+    assert zoo.restore_run(run, stash) is None  # never over an existing checkpoint
+    shutil.rmtree(run.directory)
+    stashed = stash / "tiny_beta_vae" / "checkpoint.keras"
+    stashed.write_bytes(stashed.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="checkpoint.keras does not match"):
+        zoo.restore_run(run, stash)
+
+
+def test_a_model_saved_without_optimizer_is_smaller_and_gives_the_same_outputs(tmp_path):
+    import keras
+
+    from zoo import models
+
+    model = models.get("beta_vae", latent_dim=3)
+    model.compile()
+    images = np.random.default_rng(0).random((8, 64, 64, 1)).astype("float32")
+    model.fit(images, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "full.keras")
+    zoo.save_without_optimizer(tmp_path / "full.keras", tmp_path / "slim.keras")
+    assert (tmp_path / "slim.keras").stat().st_size < 0.5 * (tmp_path / "full.keras").stat().st_size
+    slim = keras.models.load_model(tmp_path / "slim.keras")
+    np.testing.assert_array_equal(slim.encode(images)["mean"], model.encode(images)["mean"])
+    slim.fit(images, epochs=1, batch_size=8, verbose=0)  # a fresh optimizer fine-tunes
+
+
+def test_publish_scores_exports_draws_and_registers_a_trained_entry(tmp_path):
+    from trainers import train
+    from zoo import pretrained
+
+    plan = json.loads(json.dumps(TINY))
+    plan["models"]["tiny_beta_vae"]["metrics"] = "mig,sap"
+    entries = zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+    entry, runs = entries["tiny_beta_vae"]
+    train.run(runs[0].config(verbose=0))
+    registry_dir = tmp_path / "pretrained"
+    record = zoo.publish_entry("tiny_beta_vae", entry, runs, registry_dir, log=lambda *_: None)
+    card = (registry_dir / "cards" / "tiny_beta_vae.md").read_text()
+    for text in ("python -m trainers.train", "--model_arg=beta=4", "procedural dSprites v2",
+                 "| mig |", "| sap |", "traversals.gif", "models/tiny_beta_vae.keras",
+                 "models/tiny_beta_vae.savedmodel.tar.gz", "Known limitations"):
+        assert text in card, text
+    for picture in ("traversals.gif", "traversals.png", "reconstructions.png"):
+        assert (registry_dir / "cards" / "tiny_beta_vae" / picture).stat().st_size > 0
+    assert "mig/mig" in record["scores"]
+    loaded = pretrained.load("tiny_beta_vae", registry=registry_dir / "registry.json")
+    assert loaded.latent_dim == 3
+
+
+def test_the_readme_zoo_table_matches_the_registry():
+    from zoo import pretrained
+
+    readme = (zoo.REPO / "README.md").read_text()
+    start, end = zoo.README_TABLE_MARKERS
+    table = readme.split(start, 1)[1].split(end, 1)[0].strip()
+    assert table == zoo.zoo_table()
+    for name in pretrained.available():
+        assert f"[{name}](pretrained/cards/{name}.md)" in table
+        assert (zoo.REPO / "pretrained" / "cards" / f"{name}.md").exists()

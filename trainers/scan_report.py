@@ -1,0 +1,136 @@
+r"""Score a trained SCAN model (`zoo.scan_scores`) and draw sym2img samples.
+
+    python -m trainers.scan_report --model_path=runs/scan_recombination/model.keras \
+        --dataset=dsprites --seed=0 --output=runs/scan_recombination/scan_scores.json \
+        --picture=runs/scan_recombination/sym2img.png --concept=heart --concept=small,x_low
+
+Writes a JSON file with: the attribute classifier's own accuracy on ground-truth images (how far
+its labels can be trusted), img2sym accuracy per attribute, sym2img accuracy (named attributes)
+and spread (free attributes) over random concepts, the same for the model's held-out
+combinations, recombination scores per operator over random (y₁, y₂) pairs, and for each held-out
+combination {w₁ … w_k} the recombination {w₁ … w_{k−1}} AND {w_k} (never seen in training). The
+picture shows `samples` sym2img images per --concept (default: a few single words and pairs, and
+the held-out combinations), one labelled row each.
+"""
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from zoo import data as zoo_data
+from zoo import models, scan_scores, visualize
+from zoo.symbols import OPERATORS, recombination_triples
+
+DEFAULT_CONCEPTS = (("heart",), ("square",), ("small",), ("large", "x_low"),
+                    ("ellipse", "y_high"))
+
+
+def random_concepts(model, data, count, rng):
+    """`count` symbols naming each attribute of a random image with the model's
+    specify_probability, none of them empty."""
+    vocabulary = model.vocabulary
+    factors = data.sample_factors(int(count), rng)
+    specified = rng.random((int(count), vocabulary.num_attributes)) < model.specify_probability
+    specified[~specified.any(axis=1), rng.integers(vocabulary.num_attributes)] = True
+    return vocabulary.symbols(factors, specified).numpy()
+
+
+def random_triples(model, data, count, operator, rng):
+    """(y₁, y₂) pairs for `operator` as the recombination stage draws them (without the
+    held-out rule: a held-out result may appear here)."""
+    vocabulary = model.vocabulary
+    draw = [data.sample_factors(int(count), rng) for _ in range(3)]
+    masks = [tf.constant(rng.random((int(count), vocabulary.num_attributes))
+                         < model.specify_probability) for _ in range(3)]
+    first, second, _ = recombination_triples(vocabulary, draw[0], draw[1:], masks,
+                                             tf.fill([int(count)], OPERATORS.index(operator)))
+    return first.numpy(), second.numpy()
+
+
+def report(model, data, seed=0, num_samples=1000, num_concepts=100, samples_per_concept=32,
+           classifier_steps=2000, picture=None, picture_concepts=None, picture_samples=8):
+    """The scores (module docstring) as a dict; writes the picture if a path is given."""
+    started, rng = time.time(), np.random.default_rng(seed)
+    vocabulary = model.vocabulary
+    classify = scan_scores.train_attribute_classifier(data, vocabulary, classifier_steps,
+                                                      seed=seed)
+    result = {
+        "data_source": data.data_source, "seed": seed,
+        "classifier_accuracy": scan_scores.classifier_accuracy(classify, vocabulary, data,
+                                                               num_samples, seed + 1),
+        "img2sym_accuracy": scan_scores.img2sym_accuracy(model.img2sym, vocabulary, data,
+                                                         num_samples, seed + 2),
+        "sym2img": scan_scores.sym2img_scores(
+            model.sample_concepts, classify, vocabulary,
+            random_concepts(model, data, num_concepts, rng), samples_per_concept),
+        "recombination": {},
+    }
+    for operator in OPERATORS:
+        first, second = random_triples(model, data, num_concepts, operator, rng)
+        result["recombination"][operator] = scan_scores.recombination_scores(
+            model, classify, first, second, operator, samples_per_concept, seed)
+    held_out = model.held_out_symbols()
+    if len(held_out):
+        result["sym2img_held_out"] = scan_scores.sym2img_scores(
+            model.sample_concepts, classify, vocabulary, held_out, samples_per_concept)
+        last = np.zeros_like(held_out)
+        last[np.arange(len(held_out)), [np.flatnonzero(c)[-1] for c in held_out]] = 1.0
+        result["recombination_held_out"] = scan_scores.recombination_scores(
+            model, classify, held_out - last, last, "and", samples_per_concept, seed)
+    for scores in [result["sym2img"], *result["recombination"].values()]:
+        scores.pop("per_concept")  # random concepts: the means say it
+    if picture is not None:
+        concepts = [list(c) for c in (picture_concepts or DEFAULT_CONCEPTS)]
+        concepts += model.held_out_concepts if picture_concepts is None else []
+        rows = np.asarray(model.sample_concepts(vocabulary.parse(concepts), picture_samples))
+        visualize.save_image_rows(rows, picture, row_labels=[" ".join(c) for c in concepts])
+        result["picture"] = str(picture)
+    result["wall_time_s"] = round(time.time() - started, 1)
+    return result
+
+
+def _flag(kind, name, default, help_text):
+    """Define a flag unless another trainer module in this process already did (same meaning)."""
+    if name not in flags.FLAGS:
+        getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
+
+
+_flag("string", "model_path", None, "The SCAN model (.keras) to score.")
+_flag("string", "dataset", "dsprites", "Ground-truth data set name.")
+_flag("string", "data_source", None, "Where images come from (the data set's default).")
+_flag("integer", "seed", 0, "Seed of every draw.")
+_flag("string", "output", None, "JSON path (default: scan_scores.json beside the model).")
+_flag("string", "picture", None, "PNG of sym2img samples (default: sym2img.png beside the model).")
+_flag("multi_string", "concept", [], "A concept of the picture as comma-separated words "
+      "(repeatable; default: a few single words and pairs and the held-out combinations).")
+_flag("integer", "num_samples", 1000, "Images for the img2sym and classifier accuracies.")
+_flag("integer", "num_concepts", 100, "Random concepts (and recombination pairs per operator).")
+_flag("integer", "samples_per_concept", 32, "Images sampled per concept.")
+_flag("integer", "classifier_steps", 2000, "Training steps of the attribute classifier.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    FLAGS = flags.FLAGS
+    model = models.load(FLAGS.model_path)
+    if not isinstance(model, models.SCAN):
+        raise app.UsageError(f"{FLAGS.model_path} holds a {type(model).__name__}, not a SCAN.")
+    folder = Path(FLAGS.model_path).parent
+    concepts = [c.split(",") for c in FLAGS.concept] or None
+    result = report(model, zoo_data.get(FLAGS.dataset, source=FLAGS.data_source), FLAGS.seed,
+                    FLAGS.num_samples, FLAGS.num_concepts, FLAGS.samples_per_concept,
+                    FLAGS.classifier_steps, FLAGS.picture or folder / "sym2img.png", concepts)
+    output = Path(FLAGS.output or folder / "scan_scores.json")
+    output.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("img2sym_accuracy", "classifier_accuracy")},
+                     indent=2))
+    print(f"Wrote {output} and {result['picture']}")
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("model_path")
+    app.run(main)

@@ -1,0 +1,629 @@
+r"""The zoo build: train, keep across sessions, and publish every model of pretrained/zoo.yaml.
+
+    python -m trainers.zoo status                  # each entry: planned, trained, stashed, published
+    python -m trainers.zoo build [--only=a,b] [--parallel=2 --threads=1] [--max_hours=2.5]
+    python -m trainers.zoo stash [--only=a,b]      # unfinished runs' checkpoints → pretrained/in_progress/
+    python -m trainers.zoo publish [--only=a,b]    # score, export, card, register; then `gallery`
+    python -m trainers.zoo gallery                 # docs/zoo.md and the README's zoo table
+
+Every plan entry is one ordinary `trainers.train` run (or, with `phases`, a few runs each starting
+from the previous one's model), in its own directory, so a killed build rerun with the same command
+resumes every run exactly and each run can be inspected alone. `build` runs `--parallel` of them at
+once with `--threads` TF threads each (on 2 cores two 1-thread runs beat one 2-thread run: see
+docs/performance.md when measured) and restores a run from `pretrained/in_progress/` when its
+directory has no checkpoint (run directories do not outlive a session; the stash is committed).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from trainers.run_dir import resumable_files
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PLAN = REPO / "pretrained" / "zoo.yaml"
+DEFAULT_STASH = REPO / "pretrained" / "in_progress"
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+# Keys of a plan entry (see pretrained/zoo.yaml's header) and of one of its phases.
+RUN_SETTINGS = ("model", "model_args", "latent_dim", "network", "learning_rate", "steps", "seed",
+                "dataset", "data_source", "batch_size", "train_args")
+ENTRY_KEYS = RUN_SETTINGS + ("phases", "run_dir", "after", "citation", "hyperparameters_from",
+                             "paper_steps", "metrics", "metric_args", "limitations")
+MAX_ARTIFACT_BYTES = 5 * 1024 * 1024  # each published file
+PHASE_KEYS = ("name", "steps", "model_args", "learning_rate", "train_args")
+# What makes a run directory resumable (trainers.train resumes from these), and what else of it
+# is worth keeping: the periodic evaluations and the best-by-metric model.
+# Stashed beside a run's resumable checkpoint (`trainers.run_dir.resumable_files`: the manifest
+# checkpoint_state.json and the checkpoint files it lists): its settings for people and its records.
+KEPT_FILES = ("config.json", "metrics_history.jsonl", "best.keras", "best.json")
+SLIM_FILES = ("best.keras",)  # kept without optimizer state: an artifact, not a training state
+
+
+class PlanError(ValueError):
+    """A zoo plan that cannot be built; the message names the entry and the key."""
+
+
+@dataclasses.dataclass
+class Run:
+    """One trainers.train run of a plan entry."""
+
+    entry: str
+    phase: str | None
+    directory: Path
+    settings: dict  # trainers.train settings (default_config keys)
+    repo: Path  # the run is started here, and its paths are relative to it
+
+    @property
+    def label(self):
+        return self.entry if self.phase is None else f"{self.entry}/{self.phase}"
+
+    @property
+    def steps(self):
+        return int(self.settings["steps"])
+
+    def config(self, **overrides):
+        """The full trainers.train configuration of this run (defaults filled in)."""
+        from trainers import train
+
+        return train.default_config(**{**self.settings, "output_dir": str(self.directory),
+                                       **overrides})
+
+
+def _settings_of(entry, name, defaults):
+    from trainers import train
+
+    known = set(train.SETTING_FLAGS) | {"model_args", "eval_metric_args"}
+    settings = {k: v for k, v in defaults.items()}
+    for key in RUN_SETTINGS:
+        if key in entry and key != "train_args":
+            settings[key] = entry[key]
+    for key, value in (entry.get("train_args") or {}).items():
+        if key not in known or key in RUN_SETTINGS or key in ("output_dir", "init_from"):
+            raise PlanError(f"{name}: train_args key {key!r} is not a trainers.train setting "
+                            "that a plan may set (accepted: "
+                            f"{', '.join(sorted(known - set(RUN_SETTINGS) - {'output_dir', 'init_from'}))})")
+        settings[key] = value
+    return settings
+
+
+def load_plan(path=DEFAULT_PLAN, repo=REPO):
+    """The plan's entries as {name: (entry dict, [Run, ...])}, checked key by key."""
+    from zoo import models
+
+    path, repo = Path(path), Path(repo).resolve()
+    try:
+        plan = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise PlanError(f"cannot read the zoo plan {path}: {error}") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("models"), dict):
+        raise PlanError(f"{path}: the plan must be a mapping with a 'models' mapping")
+    unknown = set(plan) - {"defaults", "models"}
+    if unknown:
+        raise PlanError(f"{path}: unknown top-level keys {sorted(unknown)} (accepted: defaults, models)")
+    defaults = plan.get("defaults") or {}
+    bad = set(defaults) - set(RUN_SETTINGS)
+    if bad:
+        raise PlanError(f"{path}: unknown defaults keys {sorted(bad)} (accepted: {', '.join(RUN_SETTINGS)})")
+    entries = {}
+    for name, entry in plan["models"].items():
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise PlanError(f"{path}: model name {name!r} must match {NAME_PATTERN.pattern}")
+        if not isinstance(entry, dict):
+            raise PlanError(f"{name}: an entry must be a mapping of keys")
+        bad = set(entry) - set(ENTRY_KEYS)
+        if bad:
+            raise PlanError(f"{name}: unknown keys {sorted(bad)} (accepted: {', '.join(ENTRY_KEYS)})")
+        if entry.get("model") not in models.MODELS:
+            raise PlanError(f"{name}: model {entry.get('model')!r} is not one of {sorted(models.MODELS)}")
+        after = entry.get("after", [])
+        entry["after"] = after = [after] if isinstance(after, str) else list(after)
+        missing = [other for other in after if other not in plan["models"]]
+        if missing:
+            raise PlanError(f"{name}: after names {missing}, which are not entries of the plan")
+        directory = (Path(repo) / entry.get("run_dir", f"runs/zoo/{name}")).resolve()
+        base = _settings_of(entry, name, defaults)
+        phases = entry.get("phases")
+        if phases is None:
+            entries[name] = (entry, [Run(name, None, directory, base, repo)])
+            continue
+        runs, previous = [], None
+        for k, phase in enumerate(phases):
+            bad = set(phase) - set(PHASE_KEYS)
+            if bad or "name" not in phase or "steps" not in phase:
+                raise PlanError(f"{name}: phase {k} needs name and steps and takes only "
+                                f"{', '.join(PHASE_KEYS)} (got {sorted(phase)})")
+            settings = {**base, **_settings_of(phase, f"{name}/{phase['name']}", {})}
+            settings["model_args"] = {**base.get("model_args", {}), **phase.get("model_args", {})}
+            if previous is not None:
+                if settings["steps"] <= previous.steps:
+                    raise PlanError(f"{name}: phase {phase['name']} must end after step "
+                                    f"{previous.steps} (steps count from the first phase)")
+                settings["init_from"] = os.path.relpath(previous.directory / "model.keras", repo)
+            run = Run(name, phase["name"], directory / phase["name"], settings, repo)
+            runs.append(run)
+            previous = run
+        entries[name] = (entry, runs)
+    return entries
+
+
+def train_command(run, python="python"):
+    """The `python -m trainers.train ...` command of `run`, run from the repository root (what
+    the model card shows)."""
+    args = [python, "-m", "trainers.train"]
+    for key, value in run.settings.items():
+        if key == "model_args":
+            args += [f"--model_arg={k}={json.dumps(v)}" for k, v in value.items()]
+        elif key == "eval_metric_args":
+            args += [f"--eval_metric_arg={v}" for v in value]
+        elif value is not None:
+            args.append(f"--{key}={value}")
+    args.append(f"--output_dir={os.path.relpath(run.directory, run.repo)}")
+    return args
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def trained_steps(directory):
+    """Steps a run directory holds: results.json's when finished, else its checkpoint's."""
+    results = _read_json(Path(directory) / "results.json")
+    if results:
+        return int(results["steps"]), True
+    state = _read_json(Path(directory) / "checkpoint_state.json")
+    return (int(state["global_step"]), False) if state else (0, False)
+
+
+def save_without_optimizer(source, target):
+    """Copy the .keras model at `source` to `target` without its optimizers' state (about a third
+    of the size); loading it gives the same outputs and a fresh optimizer for fine-tuning."""
+    import keras
+
+    from zoo import models
+
+    model = models.load(source)
+    for name, value in list(vars(model).items()):
+        if isinstance(value, keras.optimizers.Optimizer):
+            setattr(model, name, None)
+    model.save(target)
+
+
+def _stash_dir(run, stash):
+    return Path(stash) / run.entry / (run.phase or "")
+
+
+def stash_run(run, stash=DEFAULT_STASH):
+    """Copy a run's resumable files into the stash (replacing an older stash atomically).
+    Returns the stashed step, or None when there is nothing newer to stash."""
+    step, _ = trained_steps(run.directory)
+    resumable = resumable_files(run.directory)
+    if not resumable:
+        return None
+    target = _stash_dir(run, stash)
+    manifest = _read_json(target / "manifest.json")
+    if manifest and manifest["step"] >= step:
+        return None
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    files = {}
+    for name in dict.fromkeys(resumable + list(KEPT_FILES)):
+        source = run.directory / name
+        if source.exists():
+            if name in SLIM_FILES:
+                save_without_optimizer(source, tmp / name)
+            else:
+                shutil.copyfile(source, tmp / name)
+            files[name] = hashlib.sha256((tmp / name).read_bytes()).hexdigest()
+    (tmp / "manifest.json").write_text(json.dumps(
+        {"run": run.label, "step": step, "steps": run.steps, "sha256": files}, indent=2))
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return step
+
+
+def restore_run(run, stash=DEFAULT_STASH):
+    """Put a stashed checkpoint back into an empty run directory (sha256-checked). Returns the
+    restored step or None."""
+    source = _stash_dir(run, stash)
+    manifest = _read_json(source / "manifest.json")
+    if manifest is None or resumable_files(run.directory):
+        return None
+    for name, digest in manifest["sha256"].items():
+        if hashlib.sha256((source / name).read_bytes()).hexdigest() != digest:
+            raise ValueError(f"stashed {source / name} does not match its manifest's sha256; "
+                             "the stash is damaged: delete it to retrain from the start")
+    run.directory.mkdir(parents=True, exist_ok=True)
+    for name in manifest["sha256"]:
+        shutil.copyfile(source / name, run.directory / name)
+    return int(manifest["step"])
+
+
+def status_rows(entries, stash=DEFAULT_STASH, registry=None):
+    from zoo import pretrained
+
+    published = set(pretrained.available(registry))
+    rows = []
+    for name, (_, runs) in entries.items():
+        last = runs[-1]
+        steps, finished = trained_steps(last.directory)
+        stashed = _read_json(_stash_dir(last, stash) / "manifest.json")
+        if name in published:
+            state = "published"
+        elif finished and steps >= last.steps:
+            state = "trained"
+        elif steps or stashed:
+            state = "in progress"
+        else:
+            state = "missing"
+        rows.append({"name": name, "state": state, "steps": steps, "planned": last.steps,
+                     "stashed": stashed["step"] if stashed else None,
+                     "phases": len(runs)})
+    return rows
+
+
+def _is_trained(entries, name):
+    run = entries[name][1][-1]
+    steps, finished = trained_steps(run.directory)
+    return finished and steps >= run.steps
+
+
+def _runs_to_do(entries, only):
+    """The next run of every unfinished entry whose `after` entries are trained."""
+    todo = []
+    for name, (entry, runs) in entries.items():
+        if only and name not in only:
+            continue
+        if not all(_is_trained(entries, other) for other in entry.get("after", [])):
+            continue
+        for run in runs:
+            steps, finished = trained_steps(run.directory)
+            if not (finished and steps >= run.steps):
+                todo.append(run)
+                break  # later phases start from this one's model
+    return todo
+
+
+def build(entries, only=(), parallel=1, threads=0, max_hours=None, stash=DEFAULT_STASH,
+          python=sys.executable, poll_s=10.0, log=print):
+    """Train what is missing, `parallel` runs at a time. Returns {label: exit code}."""
+    deadline = None if max_hours is None else time.time() + 3600 * max_hours
+    outcome, running = {}, {}
+    pending = _runs_to_do(entries, only)
+    while pending or running:
+        while pending and len(running) < parallel:
+            run = pending.pop(0)
+            restored = restore_run(run, stash)
+            if restored is not None:
+                log(f"{run.label}: restored the stashed checkpoint at step {restored}")
+            run.directory.mkdir(parents=True, exist_ok=True)
+            command = train_command(run, python) + ([f"--threads={threads}"] if threads else [])
+            # Open for as long as the process runs; closed when it ends (below).
+            log_file = open(run.directory / "train.log", "a")  # noqa: SIM115
+            log(f"{run.label}: training to step {run.steps} (log {run.directory / 'train.log'})")
+            running[run.label] = (run, subprocess.Popen(command, cwd=run.repo, stdout=log_file,
+                                                        stderr=subprocess.STDOUT), log_file)
+        time.sleep(poll_s)
+        for label, (run, process, log_file) in list(running.items()):
+            if process.poll() is None:
+                if deadline is not None and time.time() > deadline:
+                    process.terminate()  # resumes from its last checkpoint next time
+                    process.wait()
+                else:
+                    continue
+            log_file.close()
+            del running[label]
+            outcome[label] = process.returncode
+            steps, finished = trained_steps(run.directory)
+            if process.returncode == 0 and finished:
+                log(f"{label}: done at step {steps}")
+                # Its next phase, and entries that were waiting for it, can start now.
+                queued = {r.label for r in pending} | set(running) | set(outcome)
+                pending.extend(r for r in _runs_to_do(entries, only) if r.label not in queued)
+            else:
+                log(f"{label}: stopped at step {steps} (exit {process.returncode}); "
+                    f"log {run.directory / 'train.log'}")
+        if deadline is not None and time.time() > deadline:
+            pending.clear()
+    return outcome
+
+
+# --------------------------------------------------------------------------------------------------
+# Publishing: score, artifacts, pictures, model card, registry
+# --------------------------------------------------------------------------------------------------
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def hardware():
+    """CPU model and core count, in words (for the card)."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs"
+
+
+def export_archive(model_path, target):
+    """The model's SavedModel (zoo.export endpoints) as one .tar.gz file."""
+    import tarfile
+    import tempfile
+
+    from zoo import export, models
+
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = Path(scratch) / "saved_model"
+        export.export_saved_model(models.load(model_path), saved)
+        tmp = Path(str(target) + ".tmp")
+        with tarfile.open(tmp, "w:gz") as archive:
+            archive.add(saved, arcname="saved_model")
+        os.replace(tmp, target)
+    return target
+
+
+def _score_rows(metrics_report):
+    """(metric, "name value, ...", "parameter=value, ...") per scored metric of a metrics.json."""
+    rows = []
+    for metric, result in metrics_report["metrics"].items():
+        values = ", ".join(f"{k} {v:.3f}" for k, v in result["values"].items())
+        params = ", ".join(f"{k}={v}" for k, v in result.get("params", {}).items()
+                           if isinstance(v, (int, float, str)))
+        rows.append((metric, values, params))
+    return rows
+
+
+def headline_scores(metrics_report):
+    """{"metric/value": number} of a metrics.json, as the registry records them."""
+    return {f"{metric}/{key}": value for metric, result in metrics_report["metrics"].items()
+            for key, value in result["values"].items()}
+
+
+def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
+    """The model card (markdown): what the model is, how exactly it was made, what it scores."""
+    last = runs[-1]
+    paper = entry.get("paper_steps")
+    schedule = (f"{results['steps']:,} steps; the paper trains {paper:,}" if paper
+                else f"{results['steps']:,} steps (the paper gives no step count)")
+    lines = [
+        f"# {name}", "",
+        f"**Method**: `{entry['model']}` — {entry.get('citation', '')}.", "",
+        f"**Hyperparameters**: {entry.get('hyperparameters_from', '')}.", "",
+        "**Made with** (from the repository root; each command resumes if rerun):", "", "```bash",
+        *(" ".join(train_command(run)) for run in runs), "```", "",
+        f"**Data**: {results['data_source']}.", "",
+        f"**Training**: {schedule}; seed {results['seed']}; "
+        f"{results['train_wall_time_s'] / 3600:.1f} h of training wall time"
+        + (" (last phase)" if len(runs) > 1 else "") + f" on {artifacts['hardware']}.", "",
+        "## Scores", "",
+        (f"`python -m trainers.evaluate --model_path={os.path.relpath(last.directory, last.repo)}"
+        f"/model.keras --metrics={entry.get('metrics', 'all')} --seed={metrics_report['seed']}` "
+        f"(seed {metrics_report['seed']}; parameters as listed):"), "",
+        "| metric | values | parameters |", "|---|---|---|",
+        *(f"| {m} | {v} | {p} |" for m, v, p in _score_rows(metrics_report)), "",
+    ]
+    if results.get("best_model"):
+        best = results["best_model"]
+        lines += [(f"Best periodic evaluation (`best.keras`, kept in the run directory): "
+                  f"{json.dumps(best)}."), ""]
+    lines += [
+        "## Latents", "",
+        "Mean KL of each latent to the prior over 1,000 images (nats): "
+        + ", ".join(f"z{i} {v:.2f}" for i, v in enumerate(kl)) + ".", "",
+        f"![traversals]({artifacts['traversal_gif']})", "",
+        f"![traversals]({artifacts['traversal_png']})", "",
+        f"![reconstructions]({artifacts['reconstructions_png']})", "",
+        "## Files", "",
+        "| file | sha256 | bytes |", "|---|---|---|",
+        *(f"| `{f['file']}` | `{f['sha256']}` | {f['bytes']:,} |" for f in artifacts["files"]), "",
+        "## Known limitations", "",
+        f"- Trained for {schedule}." + (" Scores may still move with longer training."
+                                        if paper and results["steps"] < paper else ""),
+        ("- Procedural dSprites, not the original images: the renderer matches the real frames "
+        "to a mean IoU of 0.9997 (README, Data), but scores on the real data set may differ."),
+        *(f"- {text}" for text in entry.get("limitations", [])), "",
+    ]
+    Path(path).write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
+    """Score a trained entry, write its artifacts, pictures and card, and register it."""
+    import numpy as np
+
+    import zoo.data
+    from trainers import evaluate
+    from zoo import models, pretrained, visualize
+
+    last = runs[-1]
+    results = _read_json(last.directory / "results.json")
+    if not results or results["steps"] < last.steps:
+        raise ValueError(f"{name} is not trained yet ({trained_steps(last.directory)[0]} of "
+                         f"{last.steps} steps); run `python -m trainers.zoo build --only={name}`")
+    settings = last.config()
+    log(f"{name}: scoring with {entry.get('metrics', 'all')}")
+    report = evaluate.run(last.directory / "model.keras", metrics=entry.get("metrics", "all"),
+                          dataset=settings["dataset"], data_source=settings["data_source"],
+                          seed=seed, output=last.directory / "metrics.json",
+                          metric_args=entry.get("metric_args", []), log=None)
+    registry_dir = Path(registry_dir)
+    model_dir, card_dir = registry_dir / "models", registry_dir / "cards"
+    picture_dir = card_dir / name
+    for directory in (model_dir, picture_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    keras_file = model_dir / f"{name}.keras"
+    save_without_optimizer(last.directory / "model.keras", keras_file)
+    archive = export_archive(keras_file, model_dir / f"{name}.savedmodel.tar.gz")
+    files = []
+    for path in (keras_file, archive):
+        size = path.stat().st_size
+        if size > MAX_ARTIFACT_BYTES:
+            raise ValueError(f"{path.name} is {size:,} bytes, over the {MAX_ARTIFACT_BYTES:,}-byte "
+                             "limit of a published file")
+        files.append({"file": os.path.relpath(path, registry_dir), "sha256": _sha256(path),
+                      "bytes": size})
+
+    model = models.load(keras_file)
+    data = zoo.data.get(settings["dataset"], source=settings["data_source"])
+    images = data.sample_observations(1000, np.random.default_rng(seed))
+    kl = visualize.kl_per_dimension(model, images)
+    pictures = {
+        "traversal_gif": visualize.save_traversal_gif(model, images[0], picture_dir / "traversals.gif"),
+        "traversal_png": visualize.save_traversals(model, images[0], picture_dir / "traversals.png"),
+        "reconstructions_png": visualize.save_png(visualize.reconstruction_grid(model, images[:8]),
+                                                  picture_dir / "reconstructions.png"),
+    }
+    artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
+    artifacts.update(files=files, hardware=hardware())
+    card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts, kl)
+    scores = headline_scores(report)
+    record = pretrained.publish(
+        keras_file, name, data_source=results["data_source"], steps=results["steps"],
+        seed=results["seed"], scores=scores, registry=registry_dir / "registry.json",
+        overwrite=True)
+    log(f"{name}: published ({card})")
+    return record
+
+
+HEADLINE_SCORES = (("factor_vae_score/eval_accuracy", "FactorVAE score"), ("mig/mig", "MIG"),
+                   ("dci/disentanglement", "DCI dis."), ("sap/sap", "SAP"),
+                   ("unsupervised_accuracy/accuracy", "shape acc."))
+README_TABLE_MARKERS = ("<!-- zoo table: written by `python -m trainers.zoo gallery` -->",
+                        "<!-- end of zoo table -->")
+
+
+def zoo_table(registry=None, link_prefix="pretrained/"):
+    """Markdown table of the published models (name with its card, method, steps, headline
+    scores); the README shows it and a test keeps it equal to the registry."""
+    from zoo import pretrained
+
+    published = pretrained.read_registry(registry)["models"]
+    if not published:
+        return "No model is published yet: `python -m trainers.zoo status` shows the build."
+    header = "| model | method | steps | " + " | ".join(h for _, h in HEADLINE_SCORES) + " |"
+    rows = [header, "|" + "---|" * (3 + len(HEADLINE_SCORES))]
+    for name, record in sorted(published.items()):
+        scores = record.get("scores", {})
+        cells = [f"{scores[key]:.3f}" if key in scores else "—" for key, _ in HEADLINE_SCORES]
+        method = record.get("config", {}).get("name", "")
+        rows.append(f"| [{name}]({link_prefix}cards/{name}.md) | {method} | "
+                    f"{record.get('steps', 0):,} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def gallery(registry=None):
+    """docs/zoo.md: every published model with its traversal GIF and headline scores."""
+    from zoo import pretrained
+
+    published = pretrained.read_registry(registry)["models"]
+    lines = ["# The zoo", "",
+             ("Every published model, its traversal (each panel moves one latent, most informative "
+             "first) and its headline scores; the model card has the rest. Load one with "
+             "`zoo.pretrained.load(name)`. Written by `python -m trainers.zoo gallery`."), "",
+             zoo_table(registry, link_prefix="../pretrained/"), ""]
+    for name in sorted(published):
+        lines += [f"## {name}", "", f"![{name} traversals](../pretrained/cards/{name}/traversals.gif)",
+                  "", f"[model card](../pretrained/cards/{name}.md)", ""]
+    return "\n".join(lines)
+
+
+def write_gallery(registry=None, readme=REPO / "README.md", page=REPO / "docs" / "zoo.md"):
+    """Write docs/zoo.md and replace the README's zoo table between its markers."""
+    page.write_text(gallery(registry), encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_TABLE_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} has no zoo table markers ({start} ... {end})")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    readme.write_text(f"{before}{start}\n{zoo_table(registry)}\n{end}{after}", encoding="utf-8")
+
+
+def _parse_only(value):
+    return tuple(v for v in (value or "").split(",") if v)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m trainers.zoo", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=("status", "build", "stash", "publish", "gallery"))
+    parser.add_argument("--plan", default=str(DEFAULT_PLAN), help="the build plan (YAML)")
+    parser.add_argument("--only", default="", help="comma-separated entry names (default: all)")
+    parser.add_argument("--parallel", type=int, default=2, help="runs trained at once")
+    parser.add_argument("--threads", type=int, default=1, help="TF threads per run (0: TF's default)")
+    parser.add_argument("--max_hours", type=float, default=None,
+                        help="stop the runs after this long (they resume from their checkpoints)")
+    args = parser.parse_args(argv)
+    try:
+        entries = load_plan(args.plan)
+        only = _parse_only(args.only)
+        unknown = set(only) - set(entries)
+        if unknown:
+            raise PlanError(f"--only names {sorted(unknown)}, which are not in the plan")
+    except PlanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.command == "status":
+        rows = status_rows(entries)
+        print(f"{'model':<40} {'state':<12} {'steps':>8} {'planned':>8} {'stashed':>8}")
+        for row in rows:
+            if only and row["name"] not in only:
+                continue
+            stashed = "" if row["stashed"] is None else row["stashed"]
+            print(f"{row['name']:<40} {row['state']:<12} {row['steps']:>8} {row['planned']:>8} "
+                  f"{stashed:>8}")
+    elif args.command == "stash":
+        for name, (_, runs) in entries.items():
+            if only and name not in only:
+                continue
+            for run in runs:
+                step = stash_run(run)
+                if step is not None:
+                    print(f"{run.label}: stashed step {step} in {_stash_dir(run, DEFAULT_STASH)}")
+    elif args.command == "gallery":
+        write_gallery()
+        print("wrote docs/zoo.md and the README's zoo table")
+    elif args.command == "publish":
+        failed = []
+        for name, (entry, runs) in entries.items():
+            if (only and name not in only) or not trained_steps(runs[-1].directory)[1]:
+                continue
+            try:
+                publish_entry(name, entry, runs, DEFAULT_PLAN.parent)
+            except ValueError as error:
+                print(f"error: {name}: {error}", file=sys.stderr)
+                failed.append(name)
+        write_gallery()
+        return 1 if failed else 0
+    else:
+        outcome = build(entries, only, args.parallel, args.threads, args.max_hours)
+        failed = {k: v for k, v in outcome.items() if v not in (0, -15)}
+        return 1 if failed else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
