@@ -30,3 +30,20 @@ def kill_after_first_checkpoint_and_resume(train_command, tmp_path):
                            text=True)
     assert "Resuming from" in rerun.stdout
     return uninterrupted, interrupted, killed_at
+
+
+def to_first_checkpoint_format(out):
+    """Rewrite run directory `out` as runs were saved before the checkpoint manifest: one
+    `checkpoint.keras`, `checkpoint_state.json` with the step and wall time only, the settings in
+    `config.json` (run directories of that time must still resume)."""
+    from pathlib import Path
+
+    out = Path(out)
+    manifest = json.loads((out / "checkpoint_state.json").read_text())
+    newest = manifest["checkpoints"][-1]
+    for entry in manifest["checkpoints"]:
+        if entry is not newest:
+            (out / entry["file"]).unlink()
+    (out / newest["file"]).rename(out / "checkpoint.keras")
+    (out / "checkpoint_state.json").write_text(json.dumps(
+        {"global_step": newest["step"], "train_wall_time_s": newest["train_wall_time_s"]}))

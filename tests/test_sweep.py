@@ -81,7 +81,7 @@ def test_a_smoke_sweep_runs_on_ray_and_a_killed_one_resumes_to_the_same_table(tm
     killed = tmp_path / "killed"
     process = subprocess.Popen(_sweep_command(killed), cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)
-    while not list(killed.glob("trials/*/checkpoint.keras")):
+    while not list(killed.glob("trials/*/checkpoint_state.json")):
         assert process.poll() is None, "the sweep ended before its first checkpoint"
         time.sleep(0.5)
     os.killpg(process.pid, signal.SIGKILL)

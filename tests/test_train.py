@@ -8,8 +8,12 @@ import keras
 import numpy as np
 import pytest
 
-from tests.resume_harness import kill_after_first_checkpoint_and_resume
+from tests.resume_harness import (
+    kill_after_first_checkpoint_and_resume,
+    to_first_checkpoint_format,
+)
 from trainers import train
+from trainers.run_dir import latest_checkpoint
 from zoo import models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,7 +38,8 @@ def test_short_run_lowers_the_loss_clearly(short_run):
 
 def test_short_run_writes_every_output_and_names_its_data_source(short_run):
     out, _ = short_run
-    for name in ("model.keras", "checkpoint.keras", "results.json", "config.json",
+    for name in ("model.keras", "checkpoint-000000200.keras", "checkpoint_state.json",
+                 "results.json", "config.json",
                  "reconstructions.png", "traversals.png", "saved_model/saved_model.pb"):
         assert (out / name).exists(), name
     assert any(p.name.startswith("events.out.tfevents") for p in (out / "tensorboard").iterdir())
@@ -70,6 +75,7 @@ def test_a_run_of_the_first_dsprites_renderer_resumes_only_with_that_renderer(sh
 
     old = tmp_path / "old_run"
     shutil.copytree(short_run[0], old)
+    to_first_checkpoint_format(old)
     saved = json.loads((old / "config.json").read_text())
     saved["data_source_description"] = (
         "procedural dSprites (zoo renderer, identical factor grid; not the original images)")
@@ -137,7 +143,7 @@ def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_pa
 
 def test_loaded_checkpoint_continues_the_step_counter(short_run):
     out, _ = short_run
-    model = keras.models.load_model(out / "checkpoint.keras")
+    model = keras.models.load_model(latest_checkpoint(out))
     assert int(model.global_step.numpy()) == 200
 
 

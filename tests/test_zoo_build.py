@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from trainers import zoo
+from trainers.run_dir import latest_checkpoint
 
 TINY = {"defaults": {"steps": 4, "batch_size": 8, "seed": 0},
         "models": {
@@ -96,15 +97,16 @@ def test_build_trains_every_entry_and_phase_then_stash_and_restore_resume_exactl
     run = entries["tiny_beta_vae"][1][0]
     assert zoo.stash_run(run, tmp_path / "stash") == 4
     assert zoo.stash_run(run, tmp_path / "stash") is None  # nothing newer
-    original = (run.directory / "checkpoint.keras").read_bytes()
+    checkpoint = latest_checkpoint(run.directory)
+    original = checkpoint.read_bytes()
     shutil.rmtree(run.directory)
     assert zoo.restore_run(run, tmp_path / "stash") == 4
-    assert (run.directory / "checkpoint.keras").read_bytes() == original
+    assert checkpoint.read_bytes() == original
     # A damaged stash is refused, naming the file.
     shutil.rmtree(run.directory)
-    stashed = tmp_path / "stash" / "tiny_beta_vae" / "checkpoint.keras"
+    stashed = tmp_path / "stash" / "tiny_beta_vae" / checkpoint.name
     stashed.write_bytes(stashed.read_bytes()[:-10])
-    with pytest.raises(ValueError, match="checkpoint.keras does not match"):
+    with pytest.raises(ValueError, match=f"{checkpoint.name} does not match"):
         zoo.restore_run(run, tmp_path / "stash")
 
 

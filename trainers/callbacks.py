@@ -2,7 +2,6 @@
 periodic metrics and the best-scoring model, stopping at an exact step."""
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -10,25 +9,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from trainers.run_dir import (
+    NonFiniteModelError,
+    read_json,
+    save_model,
+    write_json,
+    write_text,
+)
 from zoo import visualize
-
-
-def atomic_save(model, path):
-    """model.save to a temporary file, then rename: a kill mid-write never leaves a broken file."""
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
 
 
 class Checkpoint(keras.callbacks.Callback):
     """Every `every` training steps (by the model's saved global_step), write the whole training
-    state — weights, optimizer slots, step counter — to one `.keras` file, and the cumulative
-    training wall time beside it."""
+    state — weights, optimizer slots, step counter — as a checkpoint of `store` (a
+    `trainers.run_dir.CheckpointStore`), with the run's `identity` and the cumulative training
+    wall time in its manifest."""
 
-    def __init__(self, path, every, state_path, elapsed_before=0.0):
+    def __init__(self, store, every, identity, elapsed_before=0.0):
         super().__init__()
-        self.path, self.every, self.state_path = Path(path), int(every), Path(state_path)
+        self.store, self.every, self.identity = store, int(every), identity
         self.elapsed_before = elapsed_before
         self.started = time.time()
 
@@ -40,17 +39,45 @@ class Checkpoint(keras.callbacks.Callback):
             self.save()
 
     def save(self):
-        atomic_save(self.model, self.path)
-        state = {"global_step": int(self.model.global_step.numpy()),
-                 "train_wall_time_s": self.elapsed()}
-        write_json_atomically(self.state_path, state)
+        self.store.save(self.model, self.identity, self.elapsed())
 
 
-def write_json_atomically(path, value):
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=2))
-    os.replace(tmp, path)
+class DivergenceGuard(keras.callbacks.Callback):
+    """Reads each training step's `nonfinite` mask (`zoo.models.base.TrainingState.
+    apply_finite_update`: an update with a non-finite loss term or gradient is never applied) and
+    takes it out of the logs. on_nan="stop" stops training with a `NonFiniteModelError` naming the
+    step and the terms, before any checkpoint of that step is written; "skip_batch" carries on
+    without the batch, until `max_consecutive` steps in a row have been skipped (divergence, not a
+    bad batch). Place it first among the callbacks."""
+
+    def __init__(self, on_nan="stop", max_consecutive=20):
+        super().__init__()
+        if on_nan not in ("stop", "skip_batch"):
+            raise ValueError(f"on_nan must be 'stop' or 'skip_batch', got {on_nan!r}.")
+        self.on_nan, self.max_consecutive = on_nan, int(max_consecutive)
+        self.skipped = self.consecutive = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        mask = int((logs or {}).pop("nonfinite", 0))
+        if not mask:
+            self.consecutive = 0
+            return
+        self.skipped += 1
+        self.consecutive += 1
+        step = int(self.model.global_step.numpy())
+        names = [name for i, name in enumerate(self.model.nonfinite_names()) if mask >> i & 1]
+        what = f"non-finite (NaN or infinite) {', '.join(names)} at step {step}"
+        if self.on_nan == "stop" or self.consecutive >= self.max_consecutive:
+            reason = "" if self.on_nan == "stop" else \
+                f" ({self.consecutive} steps in a row skipped)"
+            raise NonFiniteModelError(
+                f"Training diverged: {what}{reason}. The update was not applied and no "
+                "checkpoint of it was written; the last good checkpoint is kept. Lower "
+                "--learning_rate, or pass --on_nan=skip_batch to skip such batches.")
+        print(f"\nSkipped the update of step {step}: {what}.", flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        (logs or {}).pop("nonfinite", None)
 
 
 class BestModel:
@@ -69,7 +96,8 @@ class BestModel:
         directory = Path(directory)
         self.path, self.record_path = directory / "best.keras", directory / "best.json"
         self.value_name, self.mode = value_name, mode
-        self.record = json.loads(self.record_path.read_text()) \
+        self.record = read_json(self.record_path, "delete it and best.keras to start a new "
+                                "record, or restore both from a copy of the run.") \
             if self.record_path.exists() else None
         if self.record and (self.record["value_name"], self.record["mode"]) != (value_name, mode):
             raise ValueError(
@@ -91,10 +119,10 @@ class BestModel:
         value = float(values[self.value_name])
         if math.isnan(value) or not self.is_better(value):
             return False
-        atomic_save(model, self.path)
+        save_model(model, self.path)
         self.record = {"value_name": self.value_name, "mode": self.mode, "value": value,
                        "step": int(step), "model": self.path.name}
-        write_json_atomically(self.record_path, self.record)
+        write_json(self.record_path, self.record)
         print(f"\nBest {self.value_name} so far: {value:.4f} at step {step}; saved {self.path}.",
               flush=True)
         return True
@@ -176,6 +204,16 @@ class MetricsCallback(keras.callbacks.Callback):
         self.best = best
         self.last_step = None
 
+    def on_train_begin(self, logs=None):
+        # Lines of evaluations after the step this run resumes from were made by a process killed
+        # before its next checkpoint; they are made again, so drop them rather than repeat them.
+        if self.history_path is not None and self.history_path.exists():
+            step = int(self.model.global_step.numpy())
+            lines = self.history_path.read_text().splitlines(keepends=True)
+            kept = [line for line in lines if _history_step(line) <= step]
+            if len(kept) != len(lines):
+                write_text(self.history_path, "".join(kept))
+
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.global_step.numpy())
         if step % self.every == 0 and step != self.last_step:
@@ -200,3 +238,11 @@ class MetricsCallback(keras.callbacks.Callback):
             self.best.update(self.model, step, values)
         self.last_step = step
         return result
+
+
+def _history_step(line):
+    """The step of a metrics_history.jsonl line (a torn last line counts as after every step)."""
+    try:
+        return int(json.loads(line)["step"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return math.inf

@@ -10,10 +10,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
 import zoo.data
-from trainers import train
+from trainers import cli, train
+from trainers.run_dir import latest_checkpoint
 
 flags.DEFINE_integer("demo_steps", 3000, "Training steps (about 3–4 minutes on a 2-core CPU).")
 flags.DEFINE_string("demo_dir", "runs/demo", "Output directory.")
@@ -30,7 +31,7 @@ def main(argv):
     out = Path(config["output_dir"])
 
     images = zoo.data.get("dsprites").sample(16, np.random.default_rng(123))[1]
-    trained = keras.models.load_model(out / "checkpoint.keras")
+    trained = keras.models.load_model(latest_checkpoint(out))
     reloaded = keras.models.load_model(out / "model.keras")
     served = tf.saved_model.load(str(out / "saved_model"))
     expected = trained.encode(images)["mean"].numpy()
@@ -60,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -27,10 +27,12 @@ category the model infers: a code that separates the factor draws one value per 
 import json
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import zoo.data
+from trainers import cli
 from zoo import assignment, models, visualize
+from zoo.files import write_text
 
 flags.DEFINE_string("model_path", None, "The .keras model to score.", required=True)
 flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
@@ -103,9 +105,8 @@ def main(argv):
     text = json.dumps(summary, indent=2)
     print(text)
     if FLAGS.output:
-        with open(FLAGS.output, "w") as f:
-            f.write(text + "\n")
+        write_text(FLAGS.output, text + "\n")
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -14,13 +14,15 @@ same hyperparameters: --udr_model_paths=a.keras,b.keras.
 Writes metrics.json (values, the parameters of every metric, data source, seed, wall time per metric,
 encoding counters, library versions; default: beside the model) and prints a table.
 """
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from absl import app, flags
+
+from trainers import cli
+from zoo.files import write_json
 
 
 def _define(kind, name, default, help_text, **kwargs):
@@ -32,9 +34,10 @@ def _define(kind, name, default, help_text, **kwargs):
 _define("string", "model_path", None, "The .keras model to score.")
 _define("string", "metrics", "all", "'all' or a comma-separated list of metric names.")
 _define("string", "dataset", "dsprites", "Ground-truth data set name.")
-_define("string", "data_source", "procedural",
-        "Where images come from: procedural (offline default, fitted to the real frames), "
-        "procedural_v1 (the first renderer), npz, or tfds.")
+_define("string", "data_source", None,
+        "Where images come from (default: the data set's first source; for dSprites procedural, "
+        "the renderer fitted to the real frames): procedural, procedural_v1 (the first "
+        "renderer), npz, or tfds.")
 _define("integer", "seed", 0, "Seed shared by every metric.")
 _define("string", "output", None, "metrics.json path (default: metrics.json beside the model).")
 _define("multi_string", "metric_arg", [], "Metric parameter as [metric.]name=value (repeatable).")
@@ -56,7 +59,19 @@ def versions():
             "python": sys.version.split()[0]}
 
 
-def run(model_path, metrics="all", dataset="dsprites", data_source="procedural", seed=0,
+def _check_output(output):
+    """Refuse an output path that cannot take metrics.json, before any metric is computed."""
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a directory; give the path of a file "
+                         f"(e.g. {output / 'metrics.json'}).")
+    parent = output.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ValueError(f"--output {output}: cannot write into {parent}.")
+
+
+def run(model_path, metrics="all", dataset="dsprites", data_source=None, seed=0,
         output=None, metric_args=(), udr_model_paths=(), batch_size=1024, log=print):
     """Evaluate the model at `model_path`, write metrics.json and return its content."""
     import zoo.data
@@ -64,12 +79,15 @@ def run(model_path, metrics="all", dataset="dsprites", data_source="procedural",
     from zoo import models
 
     started = time.perf_counter()
+    output = Path(output) if output else Path(model_path).with_name("metrics.json")
+    _check_output(output)
+    per_metric, common = zoo_metrics.parse_metric_args(metric_args)
+    zoo_metrics.check_metric_params(metrics, per_metric, common)
     data = zoo.data.get(dataset, source=data_source)
     model = models.load(model_path)
     if tuple(model.image_shape) != tuple(data.observation_shape):
         raise ValueError(f"the model takes images of shape {tuple(model.image_shape)}, the data "
                          f"set's are {tuple(data.observation_shape)}")
-    per_metric, common = zoo_metrics.parse_metric_args(metric_args)
     if udr_model_paths:
         per_metric.setdefault("udr", {})["others"] = [models.load(p) for p in udr_model_paths]
     if log:
@@ -92,11 +110,8 @@ def run(model_path, metrics="all", dataset="dsprites", data_source="procedural",
         "total_wall_time_s": round(time.perf_counter() - started, 3),
         "versions": versions(),
     }
-    output = Path(output) if output else Path(model_path).with_name("metrics.json")
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    os.replace(tmp, output)
+    write_json(output, report)
     if log:
         log(zoo_metrics.format_table(result))
         log(f"Encoded {result['encoding']['observations_encoded']} of "
@@ -117,4 +132,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -54,6 +54,9 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
+from trainers import cli
+from zoo.files import write_json
+
 EXPERIMENTS = ("infogan_dsprites", "infogan_digits", "pinwheel_clustering", "dc_ign_dsprites")
 
 flags.DEFINE_enum("experiment", None, EXPERIMENTS, "Which experiment to run.")
@@ -408,7 +411,7 @@ def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learni
               "model_args": dict(model_args or {}), "learning_rate": learning_rate,
               "init_from": init_from, **result,
               "total_wall_time_s": round(time.time() - started, 1)}
-    (out / "experiment.json").write_text(json.dumps(report, indent=2))
+    write_json(out / "experiment.json", report)
     print(json.dumps(report, indent=2))
     return report
 
@@ -428,4 +431,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -5,8 +5,9 @@ r"""Turn a `.keras` model into a SavedModel for TF Serving.
 Endpoints: encode, decode, reconstruct, representation and serving_default (= reconstruct);
 list them with `saved_model_cli show --dir <output_dir> --all`.
 """
-from absl import app, flags
+from absl import flags
 
+from trainers import cli
 from zoo import models
 from zoo.export import ENDPOINTS, export_saved_model
 
@@ -22,4 +23,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

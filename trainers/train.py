@@ -3,10 +3,32 @@ r"""Train a model of the zoo on a ground-truth data set.
     python -m trainers.train --model=beta_vae --model_arg=beta=4 --dataset=dsprites \
         --steps=300000 --output_dir=runs/beta_vae_b4_s0
 
-Writes into --output_dir: `checkpoint.keras` every --checkpoint_every steps (rerunning the same
-command resumes from it and ends with the same weights as an uninterrupted run), TensorBoard logs
-(`tensorboard --logdir <output_dir>/tensorboard`), and at the end `model.keras`, `saved_model/`
-(TF Serving), `results.json` and PNGs of reconstructions and latent traversals.
+Writes into --output_dir: a checkpoint every --checkpoint_every steps (rerunning the same
+command resumes from the newest one and ends with the same weights as an uninterrupted run),
+TensorBoard logs (`tensorboard --logdir <output_dir>/tensorboard`), `config.json` (the settings, for
+people), and at the end `model.keras`, `saved_model/` (TF Serving), `results.json` and PNGs of
+reconstructions and latent traversals.
+
+A resumable checkpoint is these files of the run directory, and only these (copy them to resume the
+run elsewhere, e.g. into another directory or a later session):
+- `checkpoint_state.json`: the manifest: the run's identity (its settings, the images' data
+  source), the newest step and wall time, and the list of kept checkpoints with each file's step
+  and sha256;
+- the `checkpoint-<step, 9 digits>.keras` files it lists (the newest --checkpoints_kept, default 2;
+  the newest alone suffices, an older one is the fallback when the newest is damaged).
+Optional, to continue their records too: `metrics_history.jsonl`, `best.keras` + `best.json`
+(--keep_best) and `tensorboard/`. A directory of the first checkpoint format (`checkpoint.keras`,
+`checkpoint_state.json` without a list, `config.json`) also resumes, and is rewritten in the new
+format at its next checkpoint.
+
+Robustness (issue 24): one process per directory (`run.lock`, an `fcntl` lock; a second process is
+refused naming the holder's pid); a rerun with other settings is refused, and so is a directory
+holding run files but no checkpoint manifest (never silently retrained); every file is written via
+a temporary file and a rename; a step whose loss term or gradient is NaN or infinite is never
+applied and stops training naming the step and the term (--on_nan=skip_batch skips the batch
+instead), and no file with non-finite values is written; a damaged newest checkpoint falls back to
+the previous one with a warning. Errors are one line `error: ...` (exit 2 for a refused setting, 1
+for a failure; --verbose_errors shows the traceback).
 
 --init_from=<model.keras> starts a new run from a saved model's weights instead of an
 initialisation: fine-tuning, or continuing a run with changed settings (e.g. another batch mix).
@@ -22,6 +44,7 @@ value where lower is better).
 """
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,13 +56,24 @@ from absl import app, flags, logging
 
 import zoo
 import zoo.data
+from trainers import cli
 from trainers.callbacks import (
     BestModel,
     Checkpoint,
+    DivergenceGuard,
     MetricsCallback,
     StopAtStep,
     TensorBoardLogger,
-    atomic_save,
+)
+from trainers.run_dir import (
+    LOCK,
+    CheckpointStore,
+    RunDirError,
+    RunLock,
+    check_identity,
+    nonfinite_variables,
+    save_model,
+    write_json,
 )
 from zoo import export, models, visualize
 from zoo.data.dsprites_render import V1_DATA_SOURCE, canonical_data_source
@@ -58,7 +92,7 @@ flags.DEFINE_string("data_source", None,
                     "procedural, procedural_v1 (the first renderer), npz, or tfds.")
 flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
 flags.DEFINE_string("init_from", None,
-                    "A saved model (model.keras or checkpoint.keras) of the same model, network, "
+                    "A saved model (model.keras or a checkpoint) of the same model, network, "
                     "latent size and input shape whose weights start this run. Its step counter, "
                     "and so any schedule and the data stream's position, carries on (--steps "
                     "counts it); the optimizer starts fresh.")
@@ -88,6 +122,11 @@ flags.DEFINE_integer("threads", 0, "CPU threads for TF's intra-op and inter-op p
                      "default, every core). Two runs side by side on a 2-core machine: 1 each.")
 flags.DEFINE_enum("keep_best_mode", "max", ["max", "min"], "Whether --keep_best keeps the highest "
                   "or the lowest value.")
+flags.DEFINE_enum("on_nan", "stop", ["stop", "skip_batch"], "When a loss term or gradient is NaN "
+                  "or infinite (the update is never applied): stop with an error, or skip the "
+                  "batch and go on (stopping after 20 skipped steps in a row).")
+flags.DEFINE_integer("checkpoints_kept", 2, "How many of the newest checkpoints to keep (a "
+                     "damaged newest one falls back to the one before).")
 
 # The flags that are training settings (`default_config`); --model_arg and --eval_metric_arg are
 # parsed into model_args and eval_metric_args.
@@ -95,7 +134,7 @@ SETTING_FLAGS = (
     "model", "latent_dim", "network", "dataset", "data_source", "output_dir", "init_from",
     "steps", "batch_size", "learning_rate", "seed", "checkpoint_every", "log_every",
     "image_every", "eval_batches", "deterministic", "export", "eval_metrics", "eval_every",
-    "eval_every_metrics", "keep_best", "keep_best_mode")
+    "eval_every_metrics", "keep_best", "keep_best_mode", "on_nan", "checkpoints_kept")
 
 # Settings that define a run: a rerun into the same output_dir must repeat them (steps may grow).
 RUN_KEYS = ("model", "model_args", "latent_dim", "network", "dataset", "data_source",
@@ -158,6 +197,10 @@ def initialise_from(model, path):
     """Copy the weights of the saved model at `path`, its step counter included, into the freshly
     built `model` (the same model class, network, latent size and input shape)."""
     source = models.load(path)
+    bad = nonfinite_variables(source)
+    if bad:
+        raise ValueError(f"--init_from {path} holds NaN or infinite values in {len(bad)} "
+                         f"variable(s) ({', '.join(bad[:3])}); it cannot start a run.")
     if type(source) is not type(model):
         raise ValueError(f"--init_from {path} holds a {type(source).__name__}; this run trains a "
                          f"{type(model).__name__}.")
@@ -171,72 +214,144 @@ def initialise_from(model, path):
     model.set_weights(source.get_weights())
 
 
-def _check_same_run(saved, config, output_dir, data_source):
-    # A setting left to the model's default (None) resumes with the value the run was saved with.
-    for key in ("latent_dim", "learning_rate"):
-        if config[key] is None:
-            config[key] = saved.get(key)
-    # What the images are decides, not the --data_source spelling: the same name can mean other
-    # images after a renderer update (runs of the first dSprites renderer are pointed to the
-    # source that keeps it), and two names can mean the same images.
-    keys = [k for k in RUN_KEYS if k != "data_source" or "data_source_description" not in saved]
-    changed = {k: (saved.get(k), config[k]) for k in keys if saved.get(k) != config[k]}
-    saved_source = canonical_data_source(saved.get("data_source_description", data_source))
-    if saved_source != data_source:
-        hint = (" (--data_source=procedural_v1 resumes it)" if saved_source == V1_DATA_SOURCE
-                else "")
-        changed["data"] = (saved_source, data_source + hint)
-    if changed:
-        details = ", ".join(f"{k}: {a!r} → {b!r}" for k, (a, b) in changed.items())
-        raise ValueError(f"{output_dir} holds a run with different settings ({details}); use "
-                         "another --output_dir or the same settings to resume it.")
-
-
 def _versions():
     return {"zoo": zoo.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
             "numpy": np.__version__}
 
 
+def check_settings(config):
+    """Refuse settings that cannot make a sound run, before anything is built or written."""
+    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every",
+                "checkpoints_kept"):
+        if int(config[key]) < 1:
+            raise ValueError(f"{key} must be ≥ 1, got {config[key]!r}.")
+    rate = config["learning_rate"]
+    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {rate!r}.")
+    if config["on_nan"] not in ("stop", "skip_batch"):
+        raise ValueError(f"on_nan must be 'stop' or 'skip_batch', got {config['on_nan']!r}.")
+
+
+def memory_estimate(model):
+    """Bytes the run will need at least: the weights with their gradients and Adam's two slots
+    (4 copies), and the traversal picture (`zoo.visualize.traversal_grid` decodes 9 codes of
+    every latent: [d, 9, d] codes and [d, 9] images)."""
+    weights = 4 * 4 * sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    d, pixels = model.decoder_input_dim, int(np.prod(model.image_shape))
+    pictures = 4 * 9 * d * (d + 2 * pixels) if len(model.image_shape) == 3 else 0
+    return {"model and optimizer": weights, "traversal pictures": pictures}
+
+
+def check_memory(model, available=None):
+    """Refuse a run whose `memory_estimate` exceeds the machine's memory, before training rather
+    than after hours of it (a MemoryError drawing the final pictures)."""
+    available = available or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    estimate = memory_estimate(model)
+    if sum(estimate.values()) > available:
+        gib = 2 ** 30
+        parts = ", ".join(f"{k} {v / gib:.1f} GiB" for k, v in estimate.items())
+        raise ValueError(f"This run needs at least {sum(estimate.values()) / gib:.1f} GiB of "
+                         f"memory ({parts}; latent size {model.decoder_input_dim}), more than "
+                         f"this machine's {available / gib:.1f} GiB: use a smaller --latent_dim "
+                         "or model.")
+
+
+def run_identity(config, data):
+    """The settings that define a run (RUN_KEYS), stored in the checkpoint manifest; a rerun into
+    the same directory must repeat them (steps may grow). What the images are decides, not the
+    --data_source spelling: the same name can mean other images after a renderer update, and two
+    names (e.g. the default and `procedural`) can mean the same images."""
+    return {**{key: config[key] for key in RUN_KEYS if key != "data_source"},
+            "data": data.data_source}
+
+
+def _saved_identity(saved, data):
+    """The identity a manifest records; a run saved before the manifest has its config.json,
+    whose data source description is worded as today's code words it (runs of the first dSprites
+    renderer are pointed to the source that keeps it)."""
+    if "data" in saved:
+        return saved
+    description = saved.get("data_source_description")
+    return {**saved, "data": canonical_data_source(description) if description
+            else data.data_source}  # older still: no description to tell, take the images as same
+
+
+# Files that show a directory holds a run's progress (with checkpoint-*.keras); without them (and
+# without a checkpoint manifest) there is nothing to lose: a run stopped before its first checkpoint
+# (config.json, TensorBoard logs, early metrics lines) starts again from step 0.
+RUN_FILES = ("checkpoint.keras", "model.keras", "results.json", "best.keras", "best.json")
+
+
+def _resume_or_start(out, store, config, identity, data):
+    """(model, elapsed_before): the run's newest usable checkpoint, or a fresh model when `out`
+    holds no run. A directory with run files but no checkpoint manifest is refused: retraining
+    it from zero would silently overwrite what is there."""
+    manifest = store.manifest()
+    if manifest is not None:
+        # Settings first: a run with other settings is refused before its files are read.
+        saved = _saved_identity(manifest["run"], data)
+        hint = " (--data_source=procedural_v1 resumes it)" if saved["data"] == V1_DATA_SOURCE \
+            and identity["data"] != V1_DATA_SOURCE else ""
+        check_identity(saved, identity, out, hint)
+        config.update({k: identity[k] for k in ("latent_dim", "learning_rate")})
+        model, entry = store.restore(models.load)
+        print(f"Resuming from {out / entry['file']} at step {int(model.global_step.numpy())}.")
+        return model, entry.get("train_wall_time_s", 0.0)
+    leftovers = sorted(p.name for p in out.iterdir()
+                       if p.name in RUN_FILES or p.name.startswith("checkpoint-"))
+    if leftovers:
+        raise RunDirError(
+            f"{out} holds run files ({', '.join(leftovers)}) but no checkpoint manifest "
+            f"({store.manifest_path.name}) to resume from; refusing to train over them. Restore "
+            "the run's checkpoint files, or use another --output_dir.")
+    model = build_model(config, data.observation_shape)
+    if config["init_from"]:
+        initialise_from(model, config["init_from"])
+        print(f"Starting from the weights of {config['init_from']} at step "
+              f"{int(model.global_step.numpy())}.")
+    return model, 0.0
+
+
 def run(config):
     """Train (or resume) the run described by `config` (see `default_config`) and write its
     outputs. Returns the results dict that is also written to results.json."""
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every"):
-        if int(config[key]) < 1:
-            raise ValueError(f"{key} must be ≥ 1, got {config[key]!r}.")
+    check_settings(config)
     evaluation = _metric_settings(config)
     if config["deterministic"]:
         tf.config.experimental.enable_op_determinism()
-    out = Path(config["output_dir"])
-    out.mkdir(parents=True, exist_ok=True)
     data = zoo.data.get(config["dataset"], source=config["data_source"])
     print(f"Data: {data.data_source}", flush=True)
+    identity = run_identity(config, data)
 
     keras.utils.set_random_seed(config["seed"])  # also required by deterministic random ops
-    checkpoint_path, state_path = out / "checkpoint.keras", out / "checkpoint_state.json"
-    config_path = out / "config.json"
-    if checkpoint_path.exists():
-        _check_same_run(json.loads(config_path.read_text()), config, out, data.data_source)
-        model = models.load(checkpoint_path)
-        state = json.loads(state_path.read_text()) if state_path.exists() else {}
-        elapsed_before = state.get("train_wall_time_s", 0.0)
-        print(f"Resuming from {checkpoint_path} at step {int(model.global_step.numpy())}.")
-    else:
-        model = build_model(config, data.observation_shape)
-        if config["init_from"]:
-            initialise_from(model, config["init_from"])
-            print(f"Starting from the weights of {config['init_from']} at step "
-                  f"{int(model.global_step.numpy())}.")
-        elapsed_before = 0.0
-    config_path.write_text(json.dumps({**config, "data_source_description": data.data_source},
-                                      indent=2))
-    if model.image_shape != tuple(data.observation_shape):
-        raise ValueError(f"Model input shape {model.image_shape} does not match the data set's "
-                         f"observation shape {tuple(data.observation_shape)}.")
+    out = Path(config["output_dir"])
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with RunLock(out):
+            store = CheckpointStore(out, config["checkpoints_kept"])
+            model, elapsed_before = _resume_or_start(out, store, config, identity, data)
+            if model.image_shape != tuple(data.observation_shape):
+                raise ValueError(f"Model input shape {model.image_shape} does not match the data "
+                                 f"set's observation shape {tuple(data.observation_shape)}.")
+            check_memory(model)
+            write_json(out / "config.json",
+                       {**config, "data_source_description": data.data_source})
+            return _train_and_finish(model, data, config, out, store, identity, elapsed_before,
+                                     evaluation)
+    except BaseException:
+        # A run refused before it wrote anything leaves no directory behind.
+        if created and [p.name for p in out.iterdir()] == [LOCK]:
+            (out / LOCK).unlink()
+            out.rmdir()
+        raise
 
+
+def _train_and_finish(model, data, config, out, store, identity, elapsed_before, evaluation):
     fixed_images = data.sample_observations(8, np.random.default_rng(config["seed"]))
     start, steps, every = int(model.global_step.numpy()), int(config["steps"]), \
         int(config["checkpoint_every"])
-    checkpoint = Checkpoint(checkpoint_path, every, state_path, elapsed_before)
+    checkpoint = Checkpoint(store, every, identity, elapsed_before)
     tensorboard = TensorBoardLogger(out / "tensorboard", fixed_images, config["log_every"],
                                     config["image_every"], data.data_source)
     periodic = [MetricsCallback(data, evaluation["periodic"], evaluation["every"],
@@ -250,12 +365,15 @@ def run(config):
         # and initial_epoch lines up with the resumed step.
         # The model chooses its stream (the i.i.d. stream by default; DC-IGN's single-factor
         # batches); batch k is a function of (seed, start + k), so a resumed run sees the same data.
+        # The guard comes first (a diverged step stops before anything of it is saved), then the
+        # evaluations, then the checkpoint (a resumed run redoes the evaluations after it).
         model.fit(
             model.training_stream(data, config["batch_size"], seed=config["seed"],
                                   start_step=start),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
             steps_per_epoch=every, verbose=config["verbose"], shuffle=False,
-            callbacks=[checkpoint, StopAtStep(steps), tensorboard] + periodic)
+            callbacks=[DivergenceGuard(config["on_nan"])] + periodic
+            + [checkpoint, StopAtStep(steps), tensorboard])
         checkpoint.save()
     return finish(model, data, config, out, checkpoint.elapsed(), evaluation)
 
@@ -274,6 +392,8 @@ def _metric_settings(config):
         raise ValueError("eval_every is set but no metrics are: give --eval_every_metrics or "
                          "--eval_metrics.")
     params, common = zoo_metrics.parse_metric_args(config.get("eval_metric_args") or [])
+    if final or periodic or params or common:
+        zoo_metrics.check_metric_params(list(dict.fromkeys(final + periodic)), params, common)
     best = None
     if config.get("keep_best"):
         name, mode = config["keep_best"], config.get("keep_best_mode") or "max"
@@ -289,7 +409,7 @@ def _metric_settings(config):
 
 def finish(model, data, config, out, wall_time, evaluation=None):
     """Final artifacts: model.keras, SavedModel, PNGs, held-out loss terms and results.json."""
-    atomic_save(model, out / "model.keras")
+    save_model(model, out / "model.keras")
     if config["export"]:
         export.export_saved_model(model, out / "saved_model")
     images = data.sample_observations(8, np.random.default_rng(config["seed"]))
@@ -328,7 +448,7 @@ def finish(model, data, config, out, wall_time, evaluation=None):
         results["metrics_skipped"] = scored["skipped"]
         results["metrics_wall_time_s"] = scored["wall_time_s"]
         results["versions"]["scikit-learn"] = sklearn.__version__
-    (out / "results.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "results.json", results)
     print(f"Wrote {out / 'results.json'}; pictures: "
           f"{', '.join(str(p) for p in pictures.values())}")
     return results
@@ -354,4 +474,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import yaml
 
+from trainers.run_dir import resumable_files
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = REPO / "pretrained" / "zoo.yaml"
 DEFAULT_STASH = REPO / "pretrained" / "in_progress"
@@ -43,8 +45,9 @@ MAX_ARTIFACT_BYTES = 5 * 1024 * 1024  # each published file
 PHASE_KEYS = ("name", "steps", "model_args", "learning_rate", "train_args")
 # What makes a run directory resumable (trainers.train resumes from these), and what else of it
 # is worth keeping: the periodic evaluations and the best-by-metric model.
-RESUMABLE_FILES = ("checkpoint.keras", "checkpoint_state.json", "config.json")
-KEPT_FILES = ("metrics_history.jsonl", "best.keras", "best.json")
+# Stashed beside a run's resumable checkpoint (`trainers.run_dir.resumable_files`: the manifest
+# checkpoint_state.json and the checkpoint files it lists): its settings for people and its records.
+KEPT_FILES = ("config.json", "metrics_history.jsonl", "best.keras", "best.json")
 SLIM_FILES = ("best.keras",)  # kept without optimizer state: an artifact, not a training state
 
 
@@ -208,7 +211,8 @@ def stash_run(run, stash=DEFAULT_STASH):
     """Copy a run's resumable files into the stash (replacing an older stash atomically).
     Returns the stashed step, or None when there is nothing newer to stash."""
     step, _ = trained_steps(run.directory)
-    if not (run.directory / "checkpoint.keras").exists():
+    resumable = resumable_files(run.directory)
+    if not resumable:
         return None
     target = _stash_dir(run, stash)
     manifest = _read_json(target / "manifest.json")
@@ -218,7 +222,7 @@ def stash_run(run, stash=DEFAULT_STASH):
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     files = {}
-    for name in RESUMABLE_FILES + KEPT_FILES:
+    for name in dict.fromkeys(resumable + list(KEPT_FILES)):
         source = run.directory / name
         if source.exists():
             if name in SLIM_FILES:
@@ -242,7 +246,7 @@ def restore_run(run, stash=DEFAULT_STASH):
     restored step or None."""
     source = _stash_dir(run, stash)
     manifest = _read_json(source / "manifest.json")
-    if manifest is None or (run.directory / "checkpoint.keras").exists():
+    if manifest is None or resumable_files(run.directory):
         return None
     for name, digest in manifest["sha256"].items():
         if hashlib.sha256((source / name).read_bytes()).hexdigest() != digest:

@@ -11,6 +11,24 @@ import tensorflow as tf
 ENDPOINTS = ("encode", "decode", "reconstruct", "representation", "serving_default")
 
 
+def checked(x, spec):
+    """x, after checking at run time that its shape is (batch,) + spec's (a restored SavedModel
+    function does not enforce its signature's shape, and the layers would fail far from the cause,
+    e.g. "grouped convolutions" for 3 channels); the error says what the endpoint expects.
+    Codes must also be finite (a NaN code decodes to a NaN image)."""
+    expected = tuple(spec.shape[1:])
+    message = (f"{spec.name} must have shape (batch,) + {expected} "
+               f"({'height, width, channels' if len(expected) == 3 else 'code size'})")
+    # The signature's static shape makes rank checks constant: compare the run-time shape, padded
+    # or cut to the expected length (a missing batch axis then differs too).
+    actual = tf.concat([tf.shape(x)[1:], tf.zeros([len(expected)], tf.int32)], 0)[:len(expected)]
+    checks = [tf.debugging.assert_equal(actual, tf.constant(expected, tf.int32), message=message)]
+    if spec.name == "z":
+        checks.append(tf.debugging.assert_all_finite(x, "z contains NaN or infinite values"))
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
+
+
 def export_saved_model(model, path):
     """Write `model` as a SavedModel at `path` and return the path."""
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
@@ -19,14 +37,17 @@ def export_saved_model(model, path):
     archive.track(model)
 
     def reconstruct(x):
-        return {"reconstruction": model(x)}
+        return {"reconstruction": model(checked(x, images))}
 
-    archive.add_endpoint("encode", lambda x: model.encode(x), input_signature=[images])
+    archive.add_endpoint("encode", lambda x: model.encode(checked(x, images)),
+                         input_signature=[images])
     archive.add_endpoint(
-        "decode", lambda z: {"params": model.decode(z), "mean": model.decode_mean(z)},
+        "decode", lambda z: {"params": model.decode(checked(z, codes)),
+                             "mean": model.decode_mean(checked(z, codes))},
         input_signature=[codes])
     archive.add_endpoint("reconstruct", reconstruct, input_signature=[images])
-    archive.add_endpoint("representation", lambda x: {"representation": model.representation(x)},
+    archive.add_endpoint("representation",
+                         lambda x: {"representation": model.representation(checked(x, images))},
                          input_signature=[images])
     archive.add_endpoint("serving_default", reconstruct, input_signature=[images])
     archive.write_out(str(path), verbose=False)

@@ -5,38 +5,72 @@ the model config, the data source it was trained on, training steps, seed and sc
 
     model = zoo.pretrained.load("beta_vae_dsprites_b4_s0")
 
-`load` refuses a file whose sha256 differs from the registry's (a corrupt or tampered file);
-`publish` copies a trained `.keras` file next to the registry and records it.
+`load` refuses a file whose sha256 differs from the registry's (a corrupt or tampered file), and
+loads the very bytes it hashed (a private copy), so the file cannot change between the two.
+`publish` copies a trained `.keras` file next to the registry as `<name>.<sha256[:12]>.keras` and
+records it.
+
+The registry cannot be turned against its files: names are `[a-z0-9_.-]` (no path separators, no
+leading dot), every file it names must resolve inside the registry's directory, and `publish`
+checks every argument and the model file before it writes anything, then writes the new file under
+a new name and replaces the registry by rename, so at every moment the registry names files whose
+sha256 it records.
 """
-import hashlib
 import json
 import os
+import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from zoo import models  # also registers the zoo's serializable classes for loading
+from zoo.files import sha256_of, temporary_name, write_json
+
+__all__ = ["available", "check_name", "entry", "load", "publish", "read_registry", "sha256_of"]
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parent.parent / "pretrained" / "registry.json"
-
-
-def sha256_of(path, chunk_size=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+NAME_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_.-]*")
 
 
 def _registry_path(registry):
     return Path(registry or os.environ.get("ZOO_PRETRAINED_REGISTRY") or DEFAULT_REGISTRY)
 
 
+def check_name(name):
+    """A published model's name: lowercase letters, digits, `_`, `.` and `-`, not starting with a
+    dot (so never `.`, `..`, a hidden file or a path)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"Invalid model name {name!r}: use lowercase letters, digits, '_', '.' "
+                         "and '-', not starting with '.' (no path separators).")
+    return name
+
+
+def _file_in_registry(registry_path, filename, name):
+    """The path of a registry entry's file, refused unless it lies inside the registry's
+    directory (an entry cannot point the registry at another file on the machine)."""
+    directory = registry_path.parent.resolve()
+    path = (directory / str(filename)).resolve()
+    if path.parent != directory:
+        raise ValueError(f"Published model {name!r}: its file {filename!r} in {registry_path} is "
+                         f"not a file of the registry's directory {directory}; refusing it.")
+    return path
+
+
 def read_registry(registry=None):
     path = _registry_path(registry)
     if not path.exists():
         return {"models": {}}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"The model registry {path} is damaged (not valid JSON: {error}); "
+                         "restore it from version control.") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        raise ValueError(  # noqa: TRY004 (a damaged file, like the JSON error above)
+            f'The model registry {path} is damaged (no "models" mapping); restore it from '
+            "version control.")
+    return data
 
 
 def available(registry=None):
@@ -54,41 +88,71 @@ def entry(name, registry=None):
 
 
 def load(name, registry=None):
-    """Verify the published file's sha256 and return the Keras model."""
+    """Verify the published file's sha256 and return the Keras model made from those bytes."""
     record = entry(name, registry)
-    path = _registry_path(registry).parent / record["file"]
-    if not path.exists():
+    path = _file_in_registry(_registry_path(registry), record.get("file"), name)
+    if not path.is_file():
         raise FileNotFoundError(f"Published model {name!r}: file {path} is missing.")
-    actual = sha256_of(path)
-    if actual != record["sha256"]:
-        raise ValueError(f"Published model {name!r}: {path.name} has sha256 {actual}, the registry "
-                         f"records {record['sha256']}; the file is corrupt or was modified. "
-                         "Refusing to load it.")
-    return models.load(path)
+    with tempfile.TemporaryDirectory(prefix="zoo_pretrained_") as private:
+        copy = Path(private) / "model.keras"
+        shutil.copyfile(path, copy)  # hash and load this copy: nobody else writes it
+        actual = sha256_of(copy)
+        if actual != record.get("sha256"):
+            raise ValueError(f"Published model {name!r}: {path.name} has sha256 {actual}, the "
+                             f"registry records {record.get('sha256')}; the file is corrupt or "
+                             "was modified. Refusing to load it.")
+        return models.load(copy)
+
+
+def _check_record_fields(data_source, steps, seed, scores):
+    if not isinstance(data_source, str) or not data_source.strip():
+        raise ValueError(f"data_source must be a non-empty string, got {data_source!r}.")
+    for field, value in (("steps", steps), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{field} must be an integer ≥ 0, got {value!r}.")
+    scores = dict(scores or {})
+    for key, value in scores.items():
+        # NaN is allowed: a metric can be undefined for a model, and says so.
+        if not isinstance(key, str) or isinstance(value, bool) or \
+                not isinstance(value, (int, float)):
+            raise TypeError(f"scores must map names to numbers; got {key!r}: {value!r}.")
+    return scores
 
 
 def publish(model_path, name, *, data_source, steps, seed, scores=None, config=None,
             registry=None, overwrite=False):
-    """Copy `model_path` next to the registry as `<name>.keras` and record it.
+    """Copy `model_path` next to the registry and record it under `name`.
 
-    config defaults to the model's own config (read from the file). Returns the new record.
+    Everything is checked before anything is written: the name, the record's fields, the registry,
+    and the model file (it must load, from the very copy that is published). config defaults to
+    the model's own config. Returns the new record.
     """
+    check_name(name)
+    scores = _check_record_fields(data_source, steps, seed, scores)
     registry_path = _registry_path(registry)
     data = read_registry(registry_path)
     if name in data["models"] and not overwrite:
         raise ValueError(f"A model named {name!r} is already published; pass overwrite=True.")
-    if config is None:
-        config = models.load(model_path).get_config()
+    old_file = data["models"].get(name, {}).get("file")
     registry_path.parent.mkdir(parents=True, exist_ok=True)
-    target = registry_path.parent / f"{name}.keras"
-    shutil.copyfile(model_path, target)
-    record = {"file": target.name, "sha256": sha256_of(target), "config": config,
-              "data_source": data_source, "steps": int(steps), "seed": int(seed),
-              "scores": dict(scores or {})}
+    tmp = temporary_name(registry_path.parent / f"{name}.keras")
+    try:
+        shutil.copyfile(model_path, tmp)
+        model = models.load(tmp)  # refuses a file that is not a loadable Keras model
+        digest = sha256_of(tmp)
+        record = {"file": f"{name}.{digest[:12]}.keras", "sha256": digest,
+                  "config": model.get_config() if config is None else config,
+                  "data_source": data_source, "steps": int(steps), "seed": int(seed),
+                  "scores": scores}
+        json.dumps(record)  # a config that cannot be written is refused before any change
+        os.replace(tmp, registry_path.parent / record["file"])
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     data["models"][name] = record
-    tmp = registry_path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, registry_path)
+    write_json(registry_path, data, sort_keys=True)
+    if old_file and old_file != record["file"]:
+        old = _file_in_registry(registry_path, old_file, name)
+        if old.exists():
+            old.unlink()
     return record

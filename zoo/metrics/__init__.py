@@ -157,6 +157,27 @@ def _keyword_defaults(fn) -> dict:
             if p.kind == p.KEYWORD_ONLY}
 
 
+def check_metric_params(metrics, params: dict, common: dict | None = None) -> None:
+    """Refuse metric parameters that are typos, naming the accepted ones: a per-metric parameter
+    its metric does not have, or a common one (``num_trian=500``) that no metric has (a common
+    parameter of a metric not selected is fine: one list serves several selections)."""
+    resolve_metric_names(metrics)  # refuses unknown metric names
+    unknown = set(params) - set(METRICS)
+    if unknown:
+        raise ValueError(f"parameters for unknown metrics {sorted(unknown)}")
+    for name, overrides in params.items():
+        defaults = _keyword_defaults(METRICS[name].fn)
+        bad = set(overrides or {}) - set(defaults)
+        if bad:
+            raise ValueError(f"{name} has no parameter(s) {sorted(bad)}; it takes "
+                             f"{sorted(defaults)}")
+    accepted = set().union(*(_keyword_defaults(m.fn) for m in METRICS.values()))
+    stray = set(common or {}) - accepted
+    if stray:
+        raise ValueError(f"no metric takes the parameter(s) {sorted(stray)}; metric parameters "
+                         f"are {sorted(accepted)} (scope one to a metric as metric.name=value)")
+
+
 def _jsonable(value):
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
@@ -239,9 +260,7 @@ def evaluate(data, representation_fn, metrics="all", seed: int = 0, *, common: d
     requested = ([m.strip() for m in metrics.split(",")] if isinstance(metrics, str)
                  else list(metrics))
     explicit = {m for m in requested if m and m != "all"}
-    unknown = set(params) - set(METRICS)
-    if unknown:
-        raise ValueError(f"parameters for unknown metrics {sorted(unknown)}")
+    check_metric_params(names, params, common)
     reps = representations_for(data, representation_fn, cache=cache, batch_size=batch_size)
     started, cpu_started = time.perf_counter(), time.process_time()
     results, skipped = {}, {}
@@ -249,10 +268,6 @@ def evaluate(data, representation_fn, metrics="all", seed: int = 0, *, common: d
         metric = METRICS[name]
         defaults = _keyword_defaults(metric.fn)
         overrides = dict(params.get(name) or {})
-        bad = set(overrides) - set(defaults)
-        if bad:
-            raise ValueError(f"{name} has no parameter(s) {sorted(bad)}; it takes "
-                             f"{sorted(defaults)}")
         kwargs = {k: v for k, v in (common or {}).items() if k in defaults}
         kwargs.update(overrides)
         reason = _needs_met(metric, reps, kwargs)

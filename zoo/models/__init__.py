@@ -65,7 +65,11 @@ def load(path):
     missing = {"config.json", "model.weights.h5"} - names
     if missing:
         raise ValueError(f"{path} is a zip file but not a Keras model (missing {sorted(missing)}).")
-    return keras.models.load_model(path)
+    try:
+        return keras.models.load_model(path)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # Keras names neither the file nor which part of it is wrong (e.g. an edited config.json).
+        raise ValueError(f"{path} could not be loaded as a Keras model: {error}") from error
 
 
 __all__ = [

@@ -94,9 +94,27 @@ def _positive_int(name, value):
     return int(value)
 
 
+def sample_count(n):
+    """The number of samples asked of `sample(n)`: a positive integer (2.7 is refused, not cut)."""
+    return _positive_int("n", n)
+
+
+def check_codes(z):
+    """Decoder inputs as float32; in eager mode (the public API) NaN or infinite codes are refused
+    rather than decoded into NaN images. Inside training graphs they pass: the divergence guard
+    deals with a diverged step."""
+    z = tf.convert_to_tensor(z, tf.float32)
+    if tf.executing_eagerly() and not np.all(np.isfinite(z.numpy())):
+        raise ValueError("Codes z contain NaN or infinite values.")
+    return z
+
+
 def non_negative(name, value):
     """A hyperparameter that must be a finite number ≥ 0 (β, γ, C_max, ...)."""
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}.") from None
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}.")
     return value
@@ -130,6 +148,16 @@ class TrainingState:
         self.eval_seed_generator = keras.random.SeedGenerator(self.seed, name="eval_seed")
         self.trackers = [keras.metrics.Mean(name=name) for name in self.logged_terms]
 
+    def fit(self, *args, **kwargs):
+        try:
+            return super().fit(*args, **kwargs)
+        except Exception:
+            # A fit whose first trace failed (e.g. a batch of the wrong shape) leaves Keras'
+            # cached train function half made: the next fit would fail with "Creating variables
+            # on a non-first call". Drop it, so the model can be fitted again.
+            self.train_function = None
+            raise
+
     def training_seed(self, purpose=0):
         """The int64 [2] stateless seed of the current training step's draw for `purpose`: a pure
         function of (seed, global_step, purpose)."""
@@ -140,10 +168,71 @@ class TrainingState:
     def metrics(self):
         return list(self.trackers)
 
+    def apply_finite_update(self, optimizer, gradients, variables, terms):
+        """`optimizer.apply_gradients` unless a term of `terms` or a gradient is NaN or infinite:
+        a diverged step never reaches the weights or the optimizer's slots (the divergence guard
+        of `trainers.train`). Returns the step's int32 `nonfinite` mask: bit i set when logged
+        term `nonfinite_names()[i]` is non-finite, the last bit for the gradients. Every optimiser
+        update of a `train_step` goes through here; `end_training_step` takes the OR of the masks."""
+        names = self.nonfinite_names()
+        bits = [tf.cast(tf.logical_not(tf.reduce_all(tf.math.is_finite(terms[name]))), tf.int32)
+                * (1 << i) for i, name in enumerate(names[:-1]) if name in terms]
+        gradients = list(gradients)
+        finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
+                                          for g in gradients if g is not None])
+        mask = tf.add_n(bits + [tf.cast(tf.logical_not(finite_gradients), tf.int32)
+                                * (1 << (len(names) - 1))])
+        if not optimizer.built:  # variables cannot be created inside the cond below
+            optimizer.build(variables)
+
+        def apply():
+            optimizer.apply_gradients(zip(gradients, variables))
+            return tf.constant(True)
+
+        tf.cond(tf.equal(mask, 0), apply, lambda: tf.constant(False),
+                name="divergence_guard_update")
+        return mask
+
+    def nonfinite_names(self):
+        """The names the bits of a `nonfinite` mask stand for: the logged terms, then gradients."""
+        return tuple(self.logged_terms) + ("gradients",)
+
     def _record(self, terms):
         for tracker in self.trackers:
             tracker.update_state(terms[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.trackers}
+
+    def begin_training_step(self):
+        """The start of every `train_step`: a copy of the state the forward pass itself updates
+        (batch-norm moving statistics: the float non-trainable weights), for `end_training_step`
+        to put back when the step's update is refused."""
+        return [(v, tf.identity(v.value)) for v in self.non_trainable_weights
+                if v.dtype in ("float16", "bfloat16", "float32", "float64")]
+
+    def end_training_step(self, terms, nonfinite, saved_state):
+        """The end of every `train_step`: advance `global_step` and update the trackers with the
+        step's terms. `nonfinite` is the OR of the step's `apply_finite_update` masks: a step whose
+        update was refused gets its `begin_training_step` state back and is left out of the means,
+        and the mask is returned as `nonfinite` beside them for the divergence guard. The counter
+        waits on the mask, which depends on the batch's checks: a batch rejected by
+        `check_images` does not count as a step."""
+        def restore():
+            for variable, value in saved_state:
+                variable.assign(value)
+            return tf.constant(True)
+
+        if saved_state:
+            tf.cond(tf.equal(nonfinite, 0), lambda: tf.constant(False), restore,
+                    name="divergence_guard_restore")
+        with tf.control_dependencies([nonfinite]):
+            self.global_step.assign_add(1)
+        finite = tf.equal(nonfinite, 0)
+        for tracker in self.trackers:
+            value = tf.convert_to_tensor(terms[tracker.name])
+            tracker.update_state(tf.where(finite, value, tf.zeros_like(value)),
+                                 sample_weight=tf.cast(finite, value.dtype))
+        return {**{tracker.name: tracker.result() for tracker in self.trackers},
+                "nonfinite": nonfinite}
 
 
 class SecondOptimizer:
@@ -268,7 +357,7 @@ class VAE(TrainingState, keras.Model):
 
     def decode(self, z, training=False):
         """Likelihood parameters (logits for Bernoulli) [B, H, W, C] for codes z [B, d]."""
-        return self.decoder(z, training=training)
+        return self.decoder(check_codes(z), training=training)
 
     def decode_mean(self, z):
         """Mean image E[x|z] (sigmoid of the logits for Bernoulli)."""
@@ -284,7 +373,7 @@ class VAE(TrainingState, keras.Model):
 
     def sample(self, n):
         """n images decoded from prior samples z ~ N(0, I)."""
-        z = keras.random.normal((int(n), self.latent_dim), seed=self.eval_seed_generator)
+        z = keras.random.normal((sample_count(n), self.latent_dim), seed=self.eval_seed_generator)
         return self.decode_mean(z)
 
     def training_stream(self, data, batch_size, seed, start_step=0):
@@ -356,13 +445,13 @@ class VAE(TrainingState, keras.Model):
         """One training iteration: `compute_terms()` under a gradient tape, one step of
         `optimizer` on its "loss" over all trainable variables, `global_step` + 1; returns the
         logged results."""
+        saved_state = self.begin_training_step()
         with tf.GradientTape() as tape:
             terms = compute_terms()
         variables = self.trainable_variables
         gradients = tape.gradient(terms["loss"], variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self.global_step.assign_add(1)
-        return self._record(terms)
+        nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)
+        return self.end_training_step(terms, nonfinite, saved_state)
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)

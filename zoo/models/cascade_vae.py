@@ -58,7 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import assignment, distributions, networks
-from zoo.models.base import VAE, non_negative
+from zoo.models.base import VAE, check_codes, non_negative, sample_count
 
 _RELU, _LINEAR = keras.activations.get("relu"), keras.activations.get("linear")
 
@@ -248,6 +248,10 @@ class CascadeVAE(VAE):
         return -tf.transpose(self.likelihood.log_prob(x, params))          # [S, B] → [B, S]
 
     def _solve(self, unary):
+        # A diverged step's costs are not finite, and the solver refuses them: solve zeros instead
+        # (some assignment); the step's loss is not finite either, so the divergence guard drops
+        # the step (`apply_finite_update`).
+        unary = np.where(np.isfinite(unary), unary, 0.0)
         labels = assignment.assign_labels(unary, self.lambda_prime, self.solver)
         return labels.astype(np.int32)
 
@@ -293,7 +297,7 @@ class CascadeVAE(VAE):
     def decode(self, z, training=False):
         """Likelihood parameters for decoder inputs [B, m + S] = concat(z, d); bare z [B, m] gets
         `default_code`."""
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = check_codes(z)
         if self.num_categories and z.shape[-1] == self.latent_dim:
             z = tf.concat([z, self.default_code(tf.shape(z)[0], z.dtype)], axis=-1)
         return self.decoder(z, training=training)
@@ -317,9 +321,9 @@ class CascadeVAE(VAE):
 
     def sample(self, n):
         """n images from z ~ N(0, I) and (in the discrete stage) a uniformly drawn category."""
-        z = keras.random.normal((int(n), self.latent_dim), seed=self.eval_seed_generator)
+        z = keras.random.normal((sample_count(n), self.latent_dim), seed=self.eval_seed_generator)
         if self.num_categories:
-            category = keras.random.randint((int(n),), 0, self.num_categories,
+            category = keras.random.randint((sample_count(n),), 0, self.num_categories,
                                             seed=self.eval_seed_generator)
             one_hot = tf.one_hot(category, self.num_categories)
             d = tf.where(self._discrete_active(), one_hot, tf.zeros_like(one_hot))
@@ -456,6 +460,7 @@ class CascadeVAE(VAE):
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        saved_state = self.begin_training_step()
         x = self.check_images(x)
         if self.num_categories and self.reuses_unary_pass():
             terms, gradients = tf.cond(self._discrete_active(),
@@ -472,9 +477,9 @@ class CascadeVAE(VAE):
                 return tf.constant(True)
 
             tf.cond(self.relief_step(), restart, lambda: tf.constant(False))
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        self.global_step.assign_add(1)
-        return self._record(terms)
+        nonfinite = self.apply_finite_update(self.optimizer, gradients, self.trainable_variables,
+                                             terms)
+        return self.end_training_step(terms, nonfinite, saved_state)
 
 
 @keras.saving.register_keras_serializable(package="zoo")

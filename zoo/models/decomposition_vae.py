@@ -38,7 +38,7 @@ import tensorflow as tf
 
 from zoo import distributions
 from zoo.kernels import MMD_SCALES, imq_kernel, mmd_imq  # noqa: F401 (imq_kernel: re-exported)
-from zoo.models.base import VAE, non_negative
+from zoo.models.base import VAE, non_negative, sample_count
 
 DIVERGENCES = ("mmd_imq", "kl_inclusive")
 ANALYTIC_KL_PRIORS = ("isotropic", "anisotropic")
@@ -168,7 +168,7 @@ class DecompositionVAE(VAE):
 
     def sample(self, n):
         """n observations decoded from prior samples z ~ p(z)."""
-        z = self.prior_distribution().sample(int(n), seed=self._tfp_seed(False, 0))
+        z = self.prior_distribution().sample(sample_count(n), seed=self._tfp_seed(False, 0))
         return self.decode_mean(z)
 
     # ---------------------------------------------------------------- losses

@@ -177,6 +177,7 @@ class FactorVAE(SecondOptimizer, VAE):
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        saved_state = self.begin_training_step()
         x, x_other = self.split_batches(x)
 
         # 1. VAE step (the discriminator's weights are constants here).
@@ -184,7 +185,7 @@ class FactorVAE(SecondOptimizer, VAE):
         with tf.GradientTape() as tape:
             terms, codes = self._vae_terms(x, training=True)
         gradients = tape.gradient(terms["loss"], variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        vae_nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)
 
         # 2. Discriminator step on stop-gradient codes.
         codes = tf.stop_gradient(codes)
@@ -201,7 +202,9 @@ class FactorVAE(SecondOptimizer, VAE):
         with tf.GradientTape() as tape:
             d_terms = discriminator_terms(self.discriminator, codes, permuted, training=True)
         gradients = tape.gradient(d_terms["discriminator_loss"], d_variables)
-        self.discriminator_optimizer.apply_gradients(zip(gradients, d_variables))
+        d_nonfinite = self.apply_finite_update(self.discriminator_optimizer, gradients,
+                                               d_variables, d_terms)
 
-        self.global_step.assign_add(1)
-        return self._record({**terms, **d_terms})
+        return self.end_training_step({**terms, **d_terms},
+                                      tf.bitwise.bitwise_or(vae_nonfinite, d_nonfinite),
+                                      saved_state)

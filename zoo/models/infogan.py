@@ -62,8 +62,10 @@ from zoo.models.base import (
     SecondOptimizer,
     TrainingState,
     _positive_int,
+    check_codes,
     check_images,
     non_negative,
+    sample_count,
 )
 
 # `training_codes` purposes of the stateless draws.
@@ -321,7 +323,7 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
     def decode(self, z, training=False):
         """Generator logits for inputs [B, decoder_input_dim]; [B, latent_dim + K] (codes without
         noise) and bare continuous codes [B, latent_dim] (category 0) get noise 0."""
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = check_codes(z)
         width = z.shape[-1]
         batch = tf.shape(z)[0]
         if width == self.latent_dim:
@@ -349,7 +351,7 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
     def sample(self, n):
         """n generated images with random codes and noise."""
         return distributions.bernoulli(self.generator(
-            self.generator_input(*self.random_codes(int(n))))).mean()
+            self.generator_input(*self.random_codes(sample_count(n))))).mean()
 
     def training_stream(self, data, batch_size, seed, start_step=0):
         """The i.i.d. image stream of the data set (`trainers.train` hook, as in the VAE base)."""
@@ -388,6 +390,7 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
 
     def train_step(self, data):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        saved_state = self.begin_training_step()
         x = self.check_images(x)
         codes = self.training_codes(tf.shape(x)[0])
         g_variables, d_variables = self.generator_variables, self.discriminator_variables
@@ -399,15 +402,16 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
                 with tf.GradientTape() as d_tape:
                     d_terms = self.discriminator_terms(x, tf.stop_gradient(fake), codes, True)
                 gradients = d_tape.gradient(d_terms["discriminator_loss"], d_variables)
-                self.discriminator_optimizer.apply_gradients(zip(gradients, d_variables))
+                d_nonfinite = self.apply_finite_update(self.discriminator_optimizer, gradients,
+                                                       d_variables, d_terms)
             # 2. Generator step against the updated discriminator/Q.
             g_terms = self.generator_terms(fake, codes, True)
         gradients = g_tape.gradient(g_terms["generator_loss"], g_variables)
-        self.optimizer.apply_gradients(zip(gradients, g_variables))
-        self.global_step.assign_add(1)
+        g_nonfinite = self.apply_finite_update(self.optimizer, gradients, g_variables, g_terms)
         terms = {**d_terms, "generator_loss": g_terms["generator_loss"]}
         terms["loss"] = terms["discriminator_loss"] + terms["generator_loss"]
-        return self._record(terms)
+        return self.end_training_step(terms, tf.bitwise.bitwise_or(d_nonfinite, g_nonfinite),
+                                      saved_state)
 
     def compute_loss_terms(self, x, training=False):
         """Every logged term for real images x and fresh codes, without an optimiser step

@@ -32,7 +32,13 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import distributions
-from zoo.models.base import VAE, default_optimizer, non_negative
+from zoo.models.base import (
+    VAE,
+    check_codes,
+    default_optimizer,
+    non_negative,
+    sample_count,
+)
 from zoo.models.schedules import linear_capacity
 
 PRESETS = {
@@ -179,7 +185,7 @@ class JointVAE(VAE):
     def decode(self, z, training=False):
         """Likelihood parameters for decoder inputs [B, m + ΣK]; bare z [B, m] gets category 0 of
         every code."""
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = check_codes(z)
         if z.shape[-1] == self.latent_dim:
             batch = tf.shape(z)[0]
             codes = [tf.one_hot(tf.zeros([batch], tf.int32), k, dtype=z.dtype)
@@ -199,8 +205,8 @@ class JointVAE(VAE):
 
     def sample(self, n):
         """n images from z ~ N(0, I) and uniformly drawn categories."""
-        z = keras.random.normal((int(n), self.latent_dim), seed=self.eval_seed_generator)
-        codes = [tf.one_hot(keras.random.randint((int(n),), 0, k, seed=self.eval_seed_generator),
+        z = keras.random.normal((sample_count(n), self.latent_dim), seed=self.eval_seed_generator)
+        codes = [tf.one_hot(keras.random.randint((sample_count(n),), 0, k, seed=self.eval_seed_generator),
                             k) for k in self.categorical_dims]
         return self.decode_mean(tf.concat([z] + codes, axis=-1))
 

@@ -59,6 +59,7 @@ from zoo.models.base import (
     default_optimizer,
     load_checked,
     non_negative,
+    sample_count,
 )
 from zoo.models.beta_vae_dae import DenoisingAutoencoder
 from zoo.symbols import (
@@ -278,12 +279,13 @@ class SCAN(TrainingState, keras.Model):
 
     def sample_concepts(self, y, n):
         """n images per concept [B, n, H, W, C] from z ~ q(z_y|y) (evaluation seeds; eager)."""
+        n = sample_count(n)
         posterior = self.encode_symbols(y)
-        mean = tf.repeat(posterior["mean"], int(n), axis=0)
-        logvar = tf.repeat(posterior["logvar"], int(n), axis=0)
+        mean = tf.repeat(posterior["mean"], n, axis=0)
+        logvar = tf.repeat(posterior["logvar"], n, axis=0)
         noise = keras.random.normal(tuple(mean.shape), seed=self.eval_seed_generator)
         images = self.visual.decode_mean(distributions.reparameterized_sample(mean, logvar, noise))
-        return tf.reshape(images, (-1, int(n)) + tuple(self.image_shape))
+        return tf.reshape(images, (-1, n) + tuple(self.image_shape))
 
     def img2sym(self, x):
         """Word probabilities p(y|μ_x(x)) [B, V]."""
@@ -404,12 +406,13 @@ class SCAN(TrainingState, keras.Model):
                              "'concepts' stage, (images, (y1, y2, r)) in the 'recombination' "
                              "stage; fit(images, labels), or trainers.train, whose stream "
                              "(training_stream) yields them; got images only.")
+        saved_state = self.begin_training_step()
         with tf.GradientTape() as tape:
             terms = self.stage_loss_terms(x, y, training=True)
         variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(terms["loss"], variables), variables))
-        self.global_step.assign_add(1)
-        return self._record(terms)
+        nonfinite = self.apply_finite_update(self.optimizer, tape.gradient(terms["loss"], variables),
+                                             variables, terms)
+        return self.end_training_step(terms, nonfinite, saved_state)
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
