@@ -167,12 +167,18 @@ def test_publish_scores_exports_draws_and_registers_a_trained_entry(tmp_path):
     record = zoo.publish_entry("tiny_beta_vae", entry, runs, registry_dir, log=lambda *_: None)
     card = (registry_dir / "cards" / "tiny_beta_vae.md").read_text()
     for text in ("python -m trainers.train", "--model_arg=beta=4", "procedural dSprites v2",
-                 "| mig |", "| sap |", "traversals.gif", "models/tiny_beta_vae.keras",
-                 "models/tiny_beta_vae.savedmodel.tar.gz", "Known limitations"):
+                 "| mig |", "| sap |", "traversals.gif", record["file"],
+                 record["saved_model"]["file"], "Known limitations"):
         assert text in card, text
     for picture in ("traversals.gif", "traversals.png", "reconstructions.png"):
         assert (registry_dir / "cards" / "tiny_beta_vae" / picture).stat().st_size > 0
-    assert "mig/mig" in record["scores"]
+    assert "mig/mig" in record["scores"] and record["card"]["path"] == "cards/tiny_beta_vae.md"
+    for published in (record, record["saved_model"]):
+        path = registry_dir / published["file"]
+        assert path.stat().st_size <= zoo.MAX_ARTIFACT_BYTES
+        assert pretrained.sha256_of(path) == published["sha256"]
+    assert sorted(p.name for p in registry_dir.iterdir() if p.is_file()) == sorted(
+        [record["file"], record["saved_model"]["file"], "registry.json"])  # one copy of each
     loaded = pretrained.load("tiny_beta_vae", registry=registry_dir / "registry.json")
     assert loaded.latent_dim == 3
 

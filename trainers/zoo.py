@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -372,7 +373,6 @@ def hardware():
 def export_archive(model_path, target):
     """The model's SavedModel (zoo.export endpoints) as one .tar.gz file."""
     import tarfile
-    import tempfile
 
     from zoo import export, models
 
@@ -471,40 +471,50 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
                           seed=seed, output=last.directory / "metrics.json",
                           metric_args=entry.get("metric_args", []), log=None)
     registry_dir = Path(registry_dir)
-    model_dir, card_dir = registry_dir / "models", registry_dir / "cards"
+    card_dir = registry_dir / "cards"
     picture_dir = card_dir / name
-    for directory in (model_dir, picture_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-    keras_file = model_dir / f"{name}.keras"
-    save_without_optimizer(last.directory / "model.keras", keras_file)
-    archive = export_archive(keras_file, model_dir / f"{name}.savedmodel.tar.gz")
-    files = []
-    for path in (keras_file, archive):
-        size = path.stat().st_size
-        if size > MAX_ARTIFACT_BYTES:
-            raise ValueError(f"{path.name} is {size:,} bytes, over the {MAX_ARTIFACT_BYTES:,}-byte "
-                             "limit of a published file")
-        files.append({"file": os.path.relpath(path, registry_dir), "sha256": _sha256(path),
-                      "bytes": size})
+    picture_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        keras_file = Path(scratch) / f"{name}.keras"
+        save_without_optimizer(last.directory / "model.keras", keras_file)
+        archive = export_archive(keras_file, Path(scratch) / f"{name}.savedmodel.tar.gz")
+        files = []
+        for path, suffix in ((keras_file, ".keras"), (archive, ".savedmodel.tar.gz")):
+            size, digest = path.stat().st_size, _sha256(path)
+            if size > MAX_ARTIFACT_BYTES:
+                raise ValueError(f"{path.name} is {size:,} bytes, over the "
+                                 f"{MAX_ARTIFACT_BYTES:,}-byte limit of a published file")
+            files.append({"file": pretrained.published_file_name(name, digest, suffix),
+                          "sha256": digest, "bytes": size})
 
-    model = models.load(keras_file)
-    data = zoo.data.get(settings["dataset"], source=settings["data_source"])
-    images = data.sample_observations(1000, np.random.default_rng(seed))
-    kl = visualize.kl_per_dimension(model, images)
-    pictures = {
-        "traversal_gif": visualize.save_traversal_gif(model, images[0], picture_dir / "traversals.gif"),
-        "traversal_png": visualize.save_traversals(model, images[0], picture_dir / "traversals.png"),
-        "reconstructions_png": visualize.save_png(visualize.reconstruction_grid(model, images[:8]),
-                                                  picture_dir / "reconstructions.png"),
-    }
-    artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
-    artifacts.update(files=files, hardware=hardware())
-    card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts, kl)
-    scores = headline_scores(report)
-    record = pretrained.publish(
-        keras_file, name, data_source=results["data_source"], steps=results["steps"],
-        seed=results["seed"], scores=scores, registry=registry_dir / "registry.json",
-        overwrite=True)
+        model = models.load(keras_file)
+        data = zoo.data.get(settings["dataset"], source=settings["data_source"])
+        images = data.sample_observations(1000, np.random.default_rng(seed))
+        kl = visualize.kl_per_dimension(model, images)
+        pictures = {
+            "traversal_gif": visualize.save_traversal_gif(model, images[0],
+                                                          picture_dir / "traversals.gif"),
+            "traversal_png": visualize.save_traversals(model, images[0],
+                                                       picture_dir / "traversals.png"),
+            "reconstructions_png": visualize.save_png(
+                visualize.reconstruction_grid(model, images[:8]), picture_dir / "reconstructions.png"),
+        }
+        artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
+        artifacts.update(files=[{**f, "file": f"../{f['file']}"} for f in files],
+                         hardware=hardware())
+        card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts,
+                          kl)
+        facts = {"path": os.path.relpath(card, registry_dir), "method": entry["model"],
+                 "citation": entry.get("citation"), "commands": [" ".join(train_command(r))
+                                                                  for r in runs],
+                 "train_wall_time_s": results["train_wall_time_s"], "hardware": artifacts["hardware"],
+                 "kl_per_latent": [round(float(v), 4) for v in kl],
+                 "metrics_seed": seed, "paper_steps": entry.get("paper_steps")}
+        record = pretrained.publish(
+            keras_file, name, data_source=results["data_source"], steps=results["steps"],
+            seed=results["seed"], scores=headline_scores(report),
+            registry=registry_dir / "registry.json", overwrite=True, saved_model=archive,
+            card=facts)
     log(f"{name}: published ({card})")
     return record
 

@@ -34,7 +34,9 @@ def export_saved_model(model, path):
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
     codes = tf.TensorSpec((None, model.decoder_input_dim), tf.float32, name="z")
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No archive.track(model): on the TF backend it stores every variable a second time beside
+    # the ones the endpoints capture (keras-team/keras#23553), doubling the SavedModel; the
+    # endpoints' traced functions track every variable they use.
 
     def reconstruct(x):
         return {"reconstruction": model(checked(x, images))}

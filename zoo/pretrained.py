@@ -119,13 +119,20 @@ def _check_record_fields(data_source, steps, seed, scores):
     return scores
 
 
+def published_file_name(name, digest, suffix):
+    """The registry's content-addressed file name: `<name>.<sha256[:12]><suffix>`."""
+    return f"{name}.{digest[:12]}{suffix}"
+
+
 def publish(model_path, name, *, data_source, steps, seed, scores=None, config=None,
-            registry=None, overwrite=False):
+            registry=None, overwrite=False, saved_model=None, card=None):
     """Copy `model_path` next to the registry and record it under `name`.
 
     Everything is checked before anything is written: the name, the record's fields, the registry,
     and the model file (it must load, from the very copy that is published). config defaults to
-    the model's own config. Returns the new record.
+    the model's own config. `saved_model` (a SavedModel archive file) is published beside it with
+    its sha256; `card` (JSON-serialisable: the model card's facts and the card's path) is recorded
+    as it is. Returns the new record.
     """
     check_name(name)
     scores = _check_record_fields(data_source, steps, seed, scores)
@@ -133,26 +140,43 @@ def publish(model_path, name, *, data_source, steps, seed, scores=None, config=N
     data = read_registry(registry_path)
     if name in data["models"] and not overwrite:
         raise ValueError(f"A model named {name!r} is already published; pass overwrite=True.")
-    old_file = data["models"].get(name, {}).get("file")
+    if saved_model is not None and not Path(saved_model).is_file():
+        raise FileNotFoundError(f"saved_model archive {saved_model} does not exist.")
+    previous = data["models"].get(name, {})
+    old_files = [previous.get("file"), previous.get("saved_model", {}).get("file")]
     registry_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(registry_path.parent / f"{name}.keras")
+    tmp_archive = temporary_name(registry_path.parent / f"{name}.savedmodel.tar.gz")
     try:
         shutil.copyfile(model_path, tmp)
         model = models.load(tmp)  # refuses a file that is not a loadable Keras model
         digest = sha256_of(tmp)
-        record = {"file": f"{name}.{digest[:12]}.keras", "sha256": digest,
+        record = {"file": published_file_name(name, digest, ".keras"), "sha256": digest,
                   "config": model.get_config() if config is None else config,
                   "data_source": data_source, "steps": int(steps), "seed": int(seed),
                   "scores": scores}
+        if saved_model is not None:
+            shutil.copyfile(saved_model, tmp_archive)
+            archive_digest = sha256_of(tmp_archive)
+            record["saved_model"] = {
+                "file": published_file_name(name, archive_digest, ".savedmodel.tar.gz"),
+                "sha256": archive_digest}
+        if card is not None:
+            record["card"] = card
         json.dumps(record)  # a config that cannot be written is refused before any change
         os.replace(tmp, registry_path.parent / record["file"])
+        if saved_model is not None:
+            os.replace(tmp_archive, registry_path.parent / record["saved_model"]["file"])
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for leftover in (tmp, tmp_archive):
+            if leftover.exists():
+                leftover.unlink()
     data["models"][name] = record
     write_json(registry_path, data, sort_keys=True)
-    if old_file and old_file != record["file"]:
-        old = _file_in_registry(registry_path, old_file, name)
-        if old.exists():
-            old.unlink()
+    new_files = {record["file"], record.get("saved_model", {}).get("file")}
+    for old_file in old_files:
+        if old_file and old_file not in new_files:
+            old = _file_in_registry(registry_path, old_file, name)
+            if old.exists():
+                old.unlink()
     return record
