@@ -219,6 +219,7 @@ def test_vfae_training_stream_yields_images_and_the_sensitive_factor():
         models.VFAE(num_sensitive_values=4, **SMALL).training_stream(dsprites, 4, seed=0)
 
 
+@pytest.mark.slow  # a trainers.train run (about a minute); the model harness covers VFAE's fit
 def test_trainers_train_runs_vfae_on_labelled_batches(tmp_path):
     config = train.default_config(model="vfae", latent_dim=4, steps=2, batch_size=8,
                                   checkpoint_every=2, image_every=2, eval_batches=1,
