@@ -29,6 +29,23 @@ def _tile(rows, pad=1):
     return grid
 
 
+def _traversals(model, image, values, dims=None):
+    """Decoded traversals of one image, [len(dims), len(values), H, W, C]: row k sets latent
+    `dims[k]` to each of `values` with the other latents at the posterior mean. dims defaults to
+    all latents sorted by decreasing KL on this image (informative first). Returns (images, dims)."""
+    image = np.asarray(image)[None]
+    posterior = model.encode(image)
+    mean = posterior["mean"].numpy()[0]
+    if dims is None:
+        kl = distributions.kl_to_standard_normal(posterior["mean"], posterior["logvar"])
+        dims = np.argsort(-kl.numpy()[0])
+    codes = np.repeat(mean[None, None], len(dims), 0).repeat(len(values), 1)  # [R, N, d]
+    for row, dim in enumerate(dims):
+        codes[row, :, dim] = values
+    decoded = model.decode_mean(codes.reshape(-1, mean.shape[0])).numpy()
+    return decoded.reshape((len(dims), len(values)) + decoded.shape[1:]), list(dims)
+
+
 def traversal_grid(model, image, num_values=9, limit=2.0, dims=None):
     """Latent traversals of one image: row k varies latent `dims[k]` over
     linspace(−limit, limit, num_values) with the other latents at the posterior mean.
@@ -36,18 +53,9 @@ def traversal_grid(model, image, num_values=9, limit=2.0, dims=None):
     dims defaults to all latents sorted by decreasing KL on this image (informative first).
     Returns (grid, dims).
     """
-    image = np.asarray(image)[None]
-    posterior = model.encode(image)
-    mean = posterior["mean"].numpy()[0]
-    if dims is None:
-        kl = distributions.kl_to_standard_normal(posterior["mean"], posterior["logvar"])
-        dims = np.argsort(-kl.numpy()[0])
     values = np.linspace(-limit, limit, num_values, dtype=np.float32)
-    codes = np.repeat(mean[None, None], len(dims), 0).repeat(num_values, 1)  # [R, N, d]
-    for row, dim in enumerate(dims):
-        codes[row, :, dim] = values
-    decoded = model.decode_mean(codes.reshape(-1, mean.shape[0])).numpy()
-    return _tile(decoded.reshape((len(dims), num_values) + decoded.shape[1:])), list(dims)
+    decoded, dims = _traversals(model, image, values, dims)
+    return _tile(decoded), dims
 
 
 def save_traversal_gif(model, image, path, num_frames=24, limit=2.0, dims=None, scale=2,
@@ -55,21 +63,11 @@ def save_traversal_gif(model, image, path, num_frames=24, limit=2.0, dims=None, 
     """An animated GIF of one image's traversals: one panel per latent (sorted by decreasing KL,
     as in `traversal_grid`), each moving its latent from −limit to +limit and back while the
     others stay at the posterior mean. Returns the path."""
-    image = np.asarray(image)[None]
-    posterior = model.encode(image)
-    mean = posterior["mean"].numpy()[0]
-    if dims is None:
-        kl = distributions.kl_to_standard_normal(posterior["mean"], posterior["logvar"])
-        dims = np.argsort(-kl.numpy()[0])
     half = np.linspace(-limit, limit, num_frames // 2 + 1, dtype=np.float32)
     values = np.concatenate([half, half[-2:0:-1]])  # there and back, no repeated ends
-    codes = np.repeat(mean[None, None], len(values), 0).repeat(len(dims), 1)  # [F, D, d]
-    for panel, dim in enumerate(dims):
-        codes[:, panel, dim] = values
-    decoded = model.decode_mean(codes.reshape(-1, mean.shape[0])).numpy()
-    decoded = decoded.reshape((len(values), 1, len(dims)) + decoded.shape[1:])
+    decoded, _ = _traversals(model, image, values, dims)  # [D, F, H, W, C]
     frames = []
-    for frame in decoded:
+    for frame in np.swapaxes(decoded, 0, 1)[:, None]:  # each frame: one row of D panels
         pixels = (np.clip(_tile(frame), 0.0, 1.0) * 255).round().astype(np.uint8)
         picture = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
         frames.append(picture.convert("RGB").resize(
