@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from trainers.run_dir import resumable_files
+from zoo.files import sha256_of
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = REPO / "pretrained" / "zoo.yaml"
@@ -230,7 +230,7 @@ def stash_run(run, stash=DEFAULT_STASH):
                 save_without_optimizer(source, tmp / name)
             else:
                 shutil.copyfile(source, tmp / name)
-            files[name] = hashlib.sha256((tmp / name).read_bytes()).hexdigest()
+            files[name] = sha256_of(tmp / name)
     (tmp / "manifest.json").write_text(json.dumps(
         {"run": run.label, "step": step, "steps": run.steps, "sha256": files}, indent=2))
     old = target.with_name(target.name + ".old")
@@ -250,7 +250,7 @@ def restore_run(run, stash=DEFAULT_STASH):
     if manifest is None or resumable_files(run.directory):
         return None
     for name, digest in manifest["sha256"].items():
-        if hashlib.sha256((source / name).read_bytes()).hexdigest() != digest:
+        if sha256_of(source / name) != digest:
             raise ValueError(f"stashed {source / name} does not match its manifest's sha256; "
                              "the stash is damaged: delete it to retrain from the start")
     run.directory.mkdir(parents=True, exist_ok=True)
@@ -351,10 +351,6 @@ def build(entries, only=(), parallel=1, threads=0, max_hours=None, stash=DEFAULT
 # --------------------------------------------------------------------------------------------------
 # Publishing: score, artifacts, pictures, model card, registry
 # --------------------------------------------------------------------------------------------------
-def _sha256(path):
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def hardware():
     """CPU model and core count, in words (for the card)."""
     import platform
@@ -480,7 +476,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
         archive = export_archive(keras_file, Path(scratch) / f"{name}.savedmodel.tar.gz")
         files = []
         for path, suffix in ((keras_file, ".keras"), (archive, ".savedmodel.tar.gz")):
-            size, digest = path.stat().st_size, _sha256(path)
+            size, digest = path.stat().st_size, sha256_of(path)
             if size > MAX_ARTIFACT_BYTES:
                 raise ValueError(f"{path.name} is {size:,} bytes, over the "
                                  f"{MAX_ARTIFACT_BYTES:,}-byte limit of a published file")
