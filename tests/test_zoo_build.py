@@ -193,3 +193,28 @@ def test_the_readme_zoo_table_matches_the_registry():
     for name in pretrained.available():
         assert f"[{name}](pretrained/cards/{name}.md)" in table
         assert (zoo.REPO / "pretrained" / "cards" / f"{name}.md").exists()
+
+
+def test_the_stash_keeps_only_the_newest_checkpoint_and_resumes_from_it(tmp_path):
+    from trainers.run_dir import CheckpointStore
+    from zoo import models
+
+    entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
+    run = entries["tiny_beta_vae"][1][0]
+    run.directory.mkdir(parents=True)
+    model = models.get("beta_vae", latent_dim=3)
+    model.compile()
+    store = CheckpointStore(run.directory, keep=2)
+    for step in (2, 4):
+        model.global_step.assign(step)
+        store.save(model, identity={"model": "beta_vae"}, elapsed=1.0)
+    assert len(store.manifest()["checkpoints"]) == 2
+    newest = latest_checkpoint(run.directory)
+    stash = tmp_path / "stash"
+    assert zoo.stash_run(run, stash) == 4
+    stashed = sorted(p.name for p in (stash / "tiny_beta_vae").glob("checkpoint-*.keras"))
+    assert stashed == [newest.name]  # the fallback checkpoint stays behind
+    shutil.rmtree(run.directory)
+    assert zoo.restore_run(run, stash) == 4
+    restored, entry = CheckpointStore(run.directory).restore(models.load, warn=lambda *_: None)
+    assert entry["step"] == 4 and int(restored.global_step.numpy()) == 4

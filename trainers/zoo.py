@@ -29,8 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from trainers.run_dir import resumable_files
-from zoo.files import sha256_of
+from trainers.run_dir import MANIFEST, MANIFEST_FORMAT, CheckpointStore, resumable_files
+from zoo.files import sha256_of, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = REPO / "pretrained" / "zoo.yaml"
@@ -222,10 +222,23 @@ def stash_run(run, stash=DEFAULT_STASH):
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    # Only the newest checkpoint travels: the run keeps an older one as a fallback against a
+    # damaged newest file, but the stash is verified by sha256 and committed, where a second
+    # checkpoint would double the bytes.
+    checkpoints = CheckpointStore(run.directory).manifest()
+    older = set()
+    if checkpoints.get("format") == MANIFEST_FORMAT and len(checkpoints["checkpoints"]) > 1:
+        older = {entry["file"] for entry in checkpoints["checkpoints"][:-1]}
+        checkpoints["checkpoints"] = checkpoints["checkpoints"][-1:]
     files = {}
     for name in dict.fromkeys(resumable + list(KEPT_FILES)):
         source = run.directory / name
-        if source.exists():
+        if name in older:
+            continue
+        if name == MANIFEST and older:
+            write_json(tmp / name, checkpoints)
+            files[name] = sha256_of(tmp / name)
+        elif source.exists():
             if name in SLIM_FILES:
                 save_without_optimizer(source, tmp / name)
             else:
