@@ -15,7 +15,8 @@ from tests.model_harness import saved_briefly_trained
 from trainers import train
 from zoo import data, distributions, models, scan_scores
 from zoo.data.dsprites import sha256_of_file
-from zoo.models.scan import export_saved_model, forward_kl
+from zoo.export import export_saved_model
+from zoo.models.scan import forward_kl
 from zoo.symbols import Vocabulary, default_attributes
 
 SMALL = {"latent_dim": 4, "seed": 3}
@@ -254,7 +255,7 @@ def test_scan_saved_model_endpoints(scan, binary_images, vocabulary, tmp_path):
     shown = subprocess.run(
         [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
          str(directory), "--all"], capture_output=True, text=True, check=True).stdout
-    for endpoint in ("sym2img", "img2sym", "serving_default"):
+    for endpoint in ("sym2img", "img2sym", "serving_default", "encode", "decode"):
         assert f"signature_def['{endpoint}']" in shown, endpoint
 
 

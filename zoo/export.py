@@ -3,12 +3,13 @@
 Keras 3's `load_model` reads `.keras` files only, so every published model has two artifacts: the
 `.keras` file (load, fine-tune) and a SavedModel written here with fixed input signatures and the
 endpoints `encode`, `decode`, `reconstruct`, `representation` and `serving_default`
-(= reconstruct).
+(= reconstruct), plus the model's own (`serving_endpoints()`: SCAN adds `sym2img` and `img2sym`
+and serves `img2sym` by default).
 """
 import keras
 import tensorflow as tf
 
-ENDPOINTS = ("encode", "decode", "reconstruct", "representation", "serving_default")
+ENDPOINTS = ("encode", "decode", "reconstruct", "representation", "serving_default")  # of every model
 
 
 def checked(x, spec):
@@ -29,28 +30,37 @@ def checked(x, spec):
         return tf.identity(x)
 
 
-def export_saved_model(model, path):
-    """Write `model` as a SavedModel at `path` and return the path."""
+def _with_checked_inputs(function, signature):
+    return lambda *inputs: function(*(checked(x, spec) for x, spec in zip(inputs, signature)))
+
+
+def endpoints_of(model):
+    """{name: (function, input signature)} of every endpoint `export_saved_model` writes."""
     images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
     codes = tf.TensorSpec((None, model.decoder_input_dim), tf.float32, name="z")
+
+    def reconstruct(x):
+        return {"reconstruction": model(x)}
+
+    endpoints = {
+        "encode": (model.encode, [images]),
+        "decode": (lambda z: {"params": model.decode(z), "mean": model.decode_mean(z)}, [codes]),
+        "reconstruct": (reconstruct, [images]),
+        "representation": (lambda x: {"representation": model.representation(x)}, [images]),
+        "serving_default": (reconstruct, [images]),
+    }
+    endpoints.update(model.serving_endpoints())
+    return endpoints
+
+
+def export_saved_model(model, path):
+    """Write `model` as a SavedModel at `path` and return the path."""
     archive = keras.export.ExportArchive()
     # No archive.track(model): on the TF backend it stores every variable a second time beside
     # the ones the endpoints capture (keras-team/keras#23553), doubling the SavedModel; the
     # endpoints' traced functions track every variable they use.
-
-    def reconstruct(x):
-        return {"reconstruction": model(checked(x, images))}
-
-    archive.add_endpoint("encode", lambda x: model.encode(checked(x, images)),
-                         input_signature=[images])
-    archive.add_endpoint(
-        "decode", lambda z: {"params": model.decode(checked(z, codes)),
-                             "mean": model.decode_mean(checked(z, codes))},
-        input_signature=[codes])
-    archive.add_endpoint("reconstruct", reconstruct, input_signature=[images])
-    archive.add_endpoint("representation",
-                         lambda x: {"representation": model.representation(checked(x, images))},
-                         input_signature=[images])
-    archive.add_endpoint("serving_default", reconstruct, input_signature=[images])
+    for name, (function, signature) in endpoints_of(model).items():
+        archive.add_endpoint(name, _with_checked_inputs(function, signature),
+                             input_signature=signature)
     archive.write_out(str(path), verbose=False)
     return path

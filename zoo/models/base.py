@@ -158,6 +158,11 @@ class TrainingState:
             self.train_function = None
             raise
 
+    def serving_endpoints(self):
+        """The model's own SavedModel endpoints beside the standard ones (`zoo.export`):
+        {name: (function, [tf.TensorSpec, ...])}; a name of the standard ones replaces it."""
+        return {}
+
     def training_seed(self, purpose=0):
         """The int64 [2] stateless seed of the current training step's draw for `purpose`: a pure
         function of (seed, global_step, purpose)."""

@@ -41,8 +41,8 @@ Training, two stages, each from `training_stream` (with Keras: `fit(images, labe
 (frozen; saved with it, so `load_model` needs no file) and its file's sha256 is recorded in the
 config (`visual_sha256`). `encode`, `decode`, `call`, `representation` and `sample` are the visual
 model's, so the zoo's tools (traversals, metrics, `zoo.export`) work on a SCAN; its own SavedModel
-endpoints `sym2img`, `img2sym` (and `serving_default` = img2sym) are written by
-`export_saved_model` in this module.
+endpoints `sym2img`, `img2sym` (and `serving_default` = img2sym) are declared by
+`serving_endpoints` and written with the standard ones by `zoo.export.export_saved_model`.
 
 Defaults are this project's choices where the seeds are silent: symbol networks of two ReLU layers
 of 100 units each way, β = 1, λ = 10, specify_probability 0.5.
@@ -325,6 +325,22 @@ class SCAN(TrainingState, keras.Model):
                                                        recombined["logvar"]), axis=1))
 
     # ---------------------------------------------------------------- training
+    def serving_endpoints(self):
+        """SavedModel endpoints (`zoo.export`): `sym2img` (symbols [B, V], noise [B, K] → images,
+        mean, logvar), `img2sym` (images → word probabilities), and `serving_default` = img2sym."""
+        symbols = tf.TensorSpec((None, self.vocabulary.size), tf.float32, name="symbols")
+        noise = tf.TensorSpec((None, self.latent_dim), tf.float32, name="noise")
+        images = tf.TensorSpec((None,) + tuple(self.image_shape), tf.float32, name="images")
+
+        def sym2img(y, eps):
+            return {"images": self.sym2img(y, eps), **self.encode_symbols(y)}
+
+        def img2sym(x):
+            return {"probabilities": self.img2sym(x)}
+
+        return {"sym2img": (sym2img, [symbols, noise]), "img2sym": (img2sym, [images]),
+                "serving_default": (img2sym, [images])}
+
     def training_stream(self, data, batch_size, seed, start_step=0):
         """The stage's batches from the data set's i.i.d. stream; batch k is a pure function of
         (seed, start_step + k).
@@ -429,27 +445,3 @@ def _check_visual(model, where):
         raise ValueError(f"{where} holds a {type(model).__name__}; SCAN needs a visual model of "
                          "the VAE family with a continuous Gaussian code only (β-VAE, "
                          "β-VAE_DAE, ...).")
-
-
-def export_saved_model(model, path):
-    """Write SCAN's SavedModel with the endpoints `sym2img` (symbols [B, V], noise [B, K] →
-    images, mean, logvar), `img2sym` (images → word probabilities) and `serving_default`
-    (= img2sym); returns the path."""
-    symbols = tf.TensorSpec((None, model.vocabulary.size), tf.float32, name="symbols")
-    noise = tf.TensorSpec((None, model.latent_dim), tf.float32, name="noise")
-    images = tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32, name="images")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def sym2img(y, eps):
-        posterior = model.encode_symbols(y)
-        return {"images": model.sym2img(y, eps), **posterior}
-
-    def img2sym(x):
-        return {"probabilities": model.img2sym(x)}
-
-    archive.add_endpoint("sym2img", sym2img, input_signature=[symbols, noise])
-    archive.add_endpoint("img2sym", img2sym, input_signature=[images])
-    archive.add_endpoint("serving_default", img2sym, input_signature=[images])
-    archive.write_out(str(path), verbose=False)
-    return path
