@@ -29,7 +29,7 @@ filter also drops the KL gradient of the clamped latents; with it, nothing but a
 batches, a fifth of all on dSprites, holds its posterior near the prior, and in our run the KL
 kept growing.) The flip side: a latent's reconstruction gradient arrives in one batch type out
 of K while its KL acts in all of them, so β = 1 weighs its KL K times as much as in a plain VAE;
-β ≈ 1/K restores the plain VAE's balance (the README's runs use 0.1–0.2 on dSprites). Clamping μ rather than the sample matters: clamping z would make the
+β ≈ 1/K restores the plain VAE's balance (docs/results/dc_ign.md: 0.1–0.2 on dSprites). Clamping μ rather than the sample matters: clamping z would make the
 invariance gradient pull the noise σ·ε towards its batch mean too and so shrink every posterior
 σ, paying KL for no information.
 
@@ -39,7 +39,7 @@ for the paper's "intrinsic" batches, drawn with relative frequencies 1 : 1 : …
 factor, so there is nothing left for intrinsic batches to vary alone: the free batch draws all
 factors i.i.d. and clamps no latent (an ordinary VAE update that keeps the autoencoder good on
 general images); `free_batch_weight=0` trains from single-factor batches only. On dSprites the
-two work best in sequence (README): single-factor batches alone assign shape, scale and position
+two work best in sequence (docs/results/dc_ign.md): single-factor batches alone assign shape, scale and position
 but leave the decoder drawing blobs, which have no orientation; continuing that model with free
 batches mixed in (`trainers.train --init_from`) lets orientation's latent take the angle. Another reading of
 the paper's split on dSprites: shape is the sprite's identity (intrinsic) and scale, orientation
