@@ -418,7 +418,8 @@ def finish(model, data, config, out, wall_time, evaluation=None):
                                               out / "reconstructions.png"),
         "traversals": visualize.save_traversals(model, images[0], out / "traversals.png"),
     } if len(model.image_shape) == 3 else {}  # vector observations (pinwheel): no image grids
-    held_out = model.evaluate(data.stream(config["batch_size"], seed=config["seed"] + 1_000_003),
+    held_out = model.evaluate(model.evaluation_stream(data, config["batch_size"],
+                                                      seed=config["seed"] + 1_000_003),
                               steps=config["eval_batches"], return_dict=True, verbose=0)
     results = {
         "config": {k: v for k, v in config.items() if k != "verbose"},

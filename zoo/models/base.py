@@ -158,6 +158,12 @@ class TrainingState:
             self.train_function = None
             raise
 
+    def evaluation_stream(self, data, batch_size, seed):
+        """Held-out batches for `evaluate` (trainers.train's final loss terms), batch k a pure
+        function of (seed, k): fresh i.i.d. observations. A model whose loss needs more than
+        images (VFAE's sensitive factor, SCAN's symbols) gives them as its training stream does."""
+        return data.stream(int(batch_size), seed=seed)
+
     def serving_endpoints(self):
         """The model's own SavedModel endpoints beside the standard ones (`zoo.export`):
         {name: (function, [tf.TensorSpec, ...])}; a name of the standard ones replaces it."""

@@ -16,8 +16,9 @@ How s reaches the VFAE's train step: batches are (images, s) pairs, s an integer
 the factor's value index. `trainers.train --model=vfae` gets them from the model's
 `training_stream` (the data set's i.i.d. stream with its factors, the factor column picked by
 name); with Keras directly, `fit(images, s)` or a `tf.data` stream of (images, s). Training on
-images alone is refused with a clear error; `evaluate` on images alone (the held-out loss terms
-`trainers.train` writes) reports `invariance` = 0, i.e. not measured.
+images alone is refused with a clear error; `evaluate` on images alone reports `invariance` = 0,
+i.e. not measured (the held-out loss terms `trainers.train` writes come from
+`evaluation_stream`, with s, so they measure it).
 
 Noise: prior samples (InfoVAE) are `training_noise` with their own purpose, a pure function of
 (seed, global_step), in training and evaluation alike.
@@ -170,6 +171,9 @@ class VFAE(KernelChoice, VAE):
                              f"num_sensitive_values={self.num_sensitive_values}.")
         return data.stream(int(batch_size), seed=seed, start_step=start_step,
                            with_factors=True).map(lambda x, f: (x, f[:, column]))
+
+    def evaluation_stream(self, data, batch_size, seed):
+        return self.training_stream(data, batch_size, seed)
 
     def check_sensitive(self, s, batch_size):
         """s as int32 [B]: integer values in [0, num_sensitive_values), one per image."""

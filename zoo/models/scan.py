@@ -36,8 +36,8 @@ Training, two stages, each from `training_stream` (with Keras: `fit(images, labe
         --model_arg=stage=recombination --init_from=runs/scan/model.keras \
         --output_dir=runs/scan_recombination                        # (images, (y₁, y₂, r))
 
-`evaluate` on images alone (the held-out terms `trainers.train` writes) scores the empty concept
-(no word named; every image matches it). The visual model's weights are copied into the model
+`evaluate` on images alone scores the empty concept (no word named; every image matches it); the
+held-out terms `trainers.train` writes come from `evaluation_stream`, the stage's own pairs. The visual model's weights are copied into the model
 (frozen; saved with it, so `load_model` needs no file) and its file's sha256 is recorded in the
 config (`visual_sha256`). `encode`, `decode`, `call`, `representation` and `sample` are the visual
 model's, so the zoo's tools (traversals, metrics, `zoo.export`) work on a SCAN; its own SavedModel
@@ -382,6 +382,9 @@ class SCAN(TrainingState, keras.Model):
 
         make = recombinations if self.stage == "recombination" else concepts
         return tf.data.Dataset.zip((images, steps)).map(make).prefetch(tf.data.AUTOTUNE)
+
+    def evaluation_stream(self, data, batch_size, seed):
+        return self.training_stream(data, batch_size, seed)
 
     def compute_loss_terms(self, x, y, training):
         """The SCAN terms for images x and their symbols y (module docstring)."""
