@@ -393,6 +393,14 @@ def _score_rows(metrics_report):
     return rows
 
 
+def metric_params(metrics_report):
+    """{metric: {parameter: value}} of a metrics.json (the plain values), so a score can be
+    recomputed with the card's settings (`make demo` does)."""
+    return {metric: {k: v for k, v in result.get("params", {}).items()
+                     if v is None or isinstance(v, (bool, int, float, str))}
+            for metric, result in metrics_report["metrics"].items()}
+
+
 def headline_scores(metrics_report):
     """{"metric/value": number} of a metrics.json, as the registry records them."""
     return {f"{metric}/{key}": value for metric, result in metrics_report["metrics"].items()
@@ -447,6 +455,27 @@ def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
     return path
 
 
+def preset_record(model, archive, scratch):
+    """The registry's preset numbers (zoo.pretrained.preset_numbers) of the .keras `model` and of
+    its SavedModel `archive`; refused when the two disagree (a broken export)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import pretrained
+
+    shape = list(model.image_shape)
+    saved = tf.saved_model.load(str(pretrained.unpack_saved_model(archive, scratch / "presets")))
+    record = {"inputs": f"zoo.pretrained.preset_inputs({shape})", "input_shape": shape,
+              "keras": pretrained.preset_numbers(model, shape),
+              "saved_model": pretrained.preset_numbers(saved, shape)}
+    for key, value in record["keras"].items():
+        if not np.allclose(record["saved_model"][key], value, rtol=pretrained.PRESET_RTOL,
+                           atol=pretrained.PRESET_ATOL):
+            raise ValueError(f"the SavedModel's {key} {record['saved_model'][key]} differs from "
+                             f"the .keras model's {value}: the export is broken")
+    return record
+
+
 def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
     """Score a trained entry, write its artifacts, pictures and card, and register it."""
     import numpy as np
@@ -484,6 +513,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
                           "sha256": digest, "bytes": size})
 
         model = models.load(keras_file)
+        presets = preset_record(model, archive, Path(scratch))
         data = zoo.data.get(settings["dataset"], source=settings["data_source"])
         images = data.sample_observations(1000, np.random.default_rng(seed))
         kl = visualize.kl_per_dimension(model, images)
@@ -505,12 +535,13 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
                                                                   for r in runs],
                  "train_wall_time_s": results["train_wall_time_s"], "hardware": artifacts["hardware"],
                  "kl_per_latent": [round(float(v), 4) for v in kl],
-                 "metrics_seed": seed, "paper_steps": entry.get("paper_steps")}
+                 "metrics_seed": seed, "metric_params": metric_params(report),
+                 "paper_steps": entry.get("paper_steps")}
         record = pretrained.publish(
             keras_file, name, data_source=results["data_source"], steps=results["steps"],
             seed=results["seed"], scores=headline_scores(report),
             registry=registry_dir / "registry.json", overwrite=True, saved_model=archive,
-            card=facts)
+            card=facts, presets=presets)
     log(f"{name}: published ({card})")
     return record
 

@@ -32,12 +32,17 @@ import tempfile
 import urllib.parse
 from pathlib import Path
 
+import keras
+import numpy as np
+import tensorflow as tf
+
 from zoo import models  # also registers the zoo's serializable classes for loading
 from zoo.download import download_verified
 from zoo.files import sha256_of, temporary_name, write_json
 
-__all__ = ["available", "check_name", "entry", "extract_saved_model", "fetch", "load", "publish",
-           "read_registry", "sha256_of", "url"]
+__all__ = ["available", "check_name", "entry", "extract_saved_model", "fetch", "load",
+           "preset_inputs", "preset_numbers", "publish", "read_registry", "sha256_of",
+           "unpack_saved_model", "url"]
 
 # setup.py installs a copy of pretrained/registry.json as zoo/published/registry.json (without the
 # model files, which `fetch` downloads); a checkout has no such copy and uses its own registry.
@@ -199,21 +204,61 @@ def load(name, registry=None, cache_dir=None):
 def extract_saved_model(name, directory, registry=None, cache_dir=None):
     """Unpack `name`'s verified SavedModel archive into `directory` and return the SavedModel's
     path (for `tf.saved_model.load` or TF Serving)."""
-    archive = fetch(name, "saved_model", registry, cache_dir)
-    target = Path(directory) / "saved_model"
+    return unpack_saved_model(fetch(name, "saved_model", registry, cache_dir), directory)
+
+
+def unpack_saved_model(archive, directory):
+    """Unpack a SavedModel archive (saved_model/ in a .tar.gz) into `directory`; returns
+    `directory`/saved_model."""
+    archive, target = Path(archive), Path(directory) / "saved_model"
     if target.exists():
-        raise FileExistsError(f"{target} already exists; extract into another directory.")
+        raise FileExistsError(f"{target} already exists; unpack into another directory.")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Unpacked beside the target and renamed into place: a failure leaves no partial SavedModel.
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".extracting_") as scratch:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpacking_") as scratch:
         with tarfile.open(archive, "r:gz") as tar:
             # The "data" filter refuses absolute paths, links and members outside `scratch`.
             tar.extractall(scratch, filter="data")
         if not (Path(scratch) / "saved_model" / "saved_model.pb").is_file():
-            raise ValueError(f"Published model {name!r}: {archive.name} holds no saved_model/ "
-                             "directory with a saved_model.pb.")
+            raise ValueError(f"{archive.name} holds no saved_model/ directory with a "
+                             "saved_model.pb.")
         os.replace(Path(scratch) / "saved_model", target)
     return target
+
+
+# ------------------------------------------------------------------------------ preset numbers
+# Publishing records a few outputs of the .keras model and of the SavedModel on fixed inputs;
+# tests/test_pretrained_presets.py recomputes them from the published files, so a published model
+# cannot change silently (keras-hub's preset tests do the same).
+PRESET_SEED = 20  # the issue that introduced presets
+PRESET_IMAGES = 2
+PRESET_VALUES = 6  # leading values of each image's representation
+# Float tolerance of a preset check: CPUs and TF builds differ in the last bits (oneDNN, AVX
+# widths); retraining or changed weights move these numbers by far more.
+PRESET_RTOL, PRESET_ATOL = 1e-3, 1e-4
+
+
+def preset_inputs(input_shape):
+    """The fixed inputs: 2 sparse binary images (dSprites-like) drawn by NumPy's PCG64 generator
+    from PRESET_SEED, identical on every machine and NumPy version."""
+    rng = np.random.default_rng(PRESET_SEED)
+    return (rng.random((PRESET_IMAGES, *input_shape)) > 0.9).astype("float32")
+
+
+def preset_numbers(model, input_shape):
+    """{"representation": the leading values of each image's representation, "reconstruction_mean":
+    each image's mean reconstruction} of a Keras model, or of a loaded SavedModel through its
+    `representation` and `reconstruct` endpoints: the encoder and the decoder both move them."""
+    x = preset_inputs(input_shape)
+    if isinstance(model, keras.Model):
+        representation, reconstruction = model.representation(x), model(x)
+    else:
+        representation = model.representation(tf.constant(x))["representation"]
+        reconstruction = model.reconstruct(tf.constant(x))["reconstruction"]
+    representation = np.asarray(representation, dtype="float64").reshape(PRESET_IMAGES, -1)
+    reconstruction = np.asarray(reconstruction, dtype="float64").reshape(PRESET_IMAGES, -1)
+    return {"representation": representation[:, :PRESET_VALUES].tolist(),
+            "reconstruction_mean": reconstruction.mean(axis=1).tolist()}
 
 
 def _check_record_fields(data_source, steps, seed, scores):
@@ -237,14 +282,15 @@ def published_file_name(name, digest, suffix):
 
 
 def publish(model_path, name, *, data_source, steps, seed, scores=None, config=None,
-            registry=None, overwrite=False, saved_model=None, card=None):
+            registry=None, overwrite=False, saved_model=None, card=None, presets=None):
     """Copy `model_path` next to the registry and record it under `name`.
 
     Everything is checked before anything is written: the name, the record's fields, the registry,
     and the model file (it must load, from the very copy that is published). config defaults to
     the model's own config. `saved_model` (a SavedModel archive file) is published beside it with
-    its sha256; `card` (JSON-serialisable: the model card's facts and the card's path) is recorded
-    as it is. Returns the new record.
+    its sha256; `card` (JSON-serialisable: the model card's facts and the card's path) and
+    `presets` (the `preset_numbers` of both artifacts) are recorded as they are. Returns the new
+    record.
     """
     check_name(name)
     scores = _check_record_fields(data_source, steps, seed, scores)
@@ -275,6 +321,8 @@ def publish(model_path, name, *, data_source, steps, seed, scores=None, config=N
                 "sha256": archive_digest}
         if card is not None:
             record["card"] = card
+        if presets is not None:
+            record["presets"] = presets
         json.dumps(record)  # a config that cannot be written is refused before any change
         os.replace(tmp, registry_path.parent / record["file"])
         if saved_model is not None:
