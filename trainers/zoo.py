@@ -192,12 +192,16 @@ def trained_steps(directory):
 
 def save_without_optimizer(source, target):
     """Copy the .keras model at `source` to `target` without its optimizers' state (about a third
-    of the size); loading it gives the same outputs and a fresh optimizer for fine-tuning."""
+    of the size), and without FactorVAE's discriminator (see `FactorVAE.without_discriminator`:
+    23 MB otherwise); loading it gives the same outputs, and fine-tuning starts a fresh optimizer
+    (and discriminator)."""
     import keras
 
     from zoo import models
 
     model = models.load(source)
+    if hasattr(model, "without_discriminator"):
+        model = model.without_discriminator()
     for name, value in list(vars(model).items()):
         if isinstance(value, keras.optimizers.Optimizer):
             setattr(model, name, None)
@@ -407,8 +411,19 @@ def headline_scores(metrics_report):
             for key, value in result["values"].items()}
 
 
-def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
-    """The model card (markdown): what the model is, how exactly it was made, what it scores."""
+# A card's limitation when the published .keras file leaves a part out (FactorVAE.without_discriminator).
+WITHOUT_DISCRIMINATOR = (
+    "The published `.keras` file leaves out the discriminator's weights (a 6 x 1000-unit MLP, "
+    "most of the model's weights; the file would be over the 5 MB limit). The encoder and decoder "
+    "are exactly the trained ones, so representations, traversals and scores are unaffected; "
+    "`fit` and `evaluate` start a fresh discriminator (as `fit` starts a fresh optimizer), so the "
+    "TC estimate means nothing until it has trained for a while. The command above trains the "
+    "whole model again, discriminator included.")
+
+
+def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl, notes=()):
+    """The model card (markdown): what the model is, how exactly it was made, what it scores.
+    `notes` are further known limitations (e.g. WITHOUT_DISCRIMINATOR)."""
     last = runs[-1]
     paper = entry.get("paper_steps")
     schedule = (f"{results['steps']:,} steps; the paper trains {paper:,}" if paper
@@ -449,7 +464,7 @@ def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
                                         if paper and results["steps"] < paper else ""),
         ("- Procedural dSprites, not the original images: the renderer matches the real frames "
         "to a mean IoU of 0.9997 (README, Data), but scores on the real data set may differ."),
-        *(f"- {text}" for text in entry.get("limitations", [])), "",
+        *(f"- {text}" for text in [*notes, *entry.get("limitations", [])]), "",
     ]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -528,8 +543,10 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
         artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
         artifacts.update(files=[{**f, "file": f"../{f['file']}"} for f in files],
                          hardware=hardware())
+        notes = [WITHOUT_DISCRIMINATOR] if model.get_config().get("discriminator_built") is False \
+            else []
         card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts,
-                          kl)
+                          kl, notes)
         facts = {"path": os.path.relpath(card, registry_dir), "method": entry["model"],
                  "citation": entry.get("citation"), "commands": [" ".join(train_command(r))
                                                                   for r in runs],
