@@ -552,6 +552,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
                                                                   for r in runs],
                  "train_wall_time_s": results["train_wall_time_s"], "hardware": artifacts["hardware"],
                  "kl_per_latent": [round(float(v), 4) for v in kl],
+                 "dataset": settings["dataset"], "dataset_source": settings["data_source"],
                  "metrics_seed": seed, "metric_params": metric_params(report),
                  "paper_steps": entry.get("paper_steps")}
         record = pretrained.publish(

@@ -41,8 +41,8 @@ from zoo.download import download_verified
 from zoo.files import sha256_of, temporary_name, write_json
 
 __all__ = ["available", "check_name", "entry", "extract_saved_model", "fetch", "load",
-           "preset_inputs", "preset_numbers", "publish", "read_registry", "sha256_of",
-           "unpack_saved_model", "url"]
+           "preset_inputs", "preset_numbers", "publish", "read_registry", "registry_path",
+           "sha256_of", "unpack_saved_model", "url"]
 
 # setup.py installs a copy of pretrained/registry.json as zoo/published/registry.json (without the
 # model files, which `fetch` downloads); a checkout has no such copy and uses its own registry.
@@ -53,7 +53,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9_][a-z0-9_.-]*")
 ARTIFACTS = ("keras", "saved_model")
 
 
-def _registry_path(registry):
+def registry_path(registry=None):
+    """The registry file: `registry`, else $ZOO_PRETRAINED_REGISTRY, else DEFAULT_REGISTRY."""
     return Path(registry or os.environ.get("ZOO_PRETRAINED_REGISTRY") or DEFAULT_REGISTRY)
 
 
@@ -82,19 +83,19 @@ def check_name(name):
     return name
 
 
-def _file_in_registry(registry_path, filename, name):
+def _file_in_registry(registry_file, filename, name):
     """The path of a registry entry's file, refused unless it lies inside the registry's
     directory (an entry cannot point the registry at another file on the machine)."""
-    directory = registry_path.parent.resolve()
+    directory = registry_file.parent.resolve()
     path = (directory / str(filename)).resolve()
     if path.parent != directory:
-        raise ValueError(f"Published model {name!r}: its file {filename!r} in {registry_path} is "
+        raise ValueError(f"Published model {name!r}: its file {filename!r} in {registry_file} is "
                          f"not a file of the registry's directory {directory}; refusing it.")
     return path
 
 
 def read_registry(registry=None):
-    path = _registry_path(registry)
+    path = registry_path(registry)
     if not path.exists():
         return {"models": {}}
     try:
@@ -149,13 +150,13 @@ def _check_sha256(path, expected, name):
 def url(name, artifact="keras", registry=None):
     """The URL `fetch` downloads `name`'s artifact from, or None when no template is set
     ($ZOO_PRETRAINED_URL, else the entry's url_template, else the registry's)."""
-    registry_path = _registry_path(registry)
-    data = read_registry(registry_path)
-    record = entry(name, registry_path)
-    path = _file_in_registry(registry_path, _artifact(record, artifact, name)["file"], name)
+    registry_file = registry_path(registry)
+    data = read_registry(registry_file)
+    record = entry(name, registry_file)
+    path = _file_in_registry(registry_file, _artifact(record, artifact, name)["file"], name)
     for where, template in (("$ZOO_PRETRAINED_URL", os.environ.get("ZOO_PRETRAINED_URL")),
-                            (f"{name!r} in {registry_path}", record.get("url_template")),
-                            (str(registry_path), data.get("url_template"))):
+                            (f"{name!r} in {registry_file}", record.get("url_template")),
+                            (str(registry_file), data.get("url_template"))):
         if template:
             return _check_url_template(template, where).replace(
                 "{file}", urllib.parse.quote(path.name))
@@ -171,18 +172,18 @@ def fetch(name, artifact="keras", registry=None, cache_dir=None):
 
 def _fetch(name, artifact, registry, cache_dir):
     """fetch's path and the sha256 the registry records for it."""
-    registry_path = _registry_path(registry)
-    published = _artifact(entry(name, registry_path), artifact, name)
-    local = _file_in_registry(registry_path, published["file"], name)
+    registry_file = registry_path(registry)
+    published = _artifact(entry(name, registry_file), artifact, name)
+    local = _file_in_registry(registry_file, published["file"], name)
     if local.is_file():
         # A file that is present but wrong is refused, never replaced by a download: it says
         # that this checkout or installation was changed.
         _check_sha256(local, published["sha256"], name)
         return local, published["sha256"]
-    address = url(name, artifact, registry_path)
+    address = url(name, artifact, registry_file)
     if address is None:
         raise FileNotFoundError(
-            f"Published model {name!r}: {local.name} is not in {registry_path.parent} and no "
+            f"Published model {name!r}: {local.name} is not in {registry_file.parent} and no "
             "URL to download it from is set: set ZOO_PRETRAINED_URL to a template with {file} "
             "(e.g. https://example.org/pretrained/{file}), or the registry's url_template.")
     path = download_verified(address, cache_directory(cache_dir) / local.name,
@@ -294,17 +295,17 @@ def publish(model_path, name, *, data_source, steps, seed, scores=None, config=N
     """
     check_name(name)
     scores = _check_record_fields(data_source, steps, seed, scores)
-    registry_path = _registry_path(registry)
-    data = read_registry(registry_path)
+    registry_file = registry_path(registry)
+    data = read_registry(registry_file)
     if name in data["models"] and not overwrite:
         raise ValueError(f"A model named {name!r} is already published; pass overwrite=True.")
     if saved_model is not None and not Path(saved_model).is_file():
         raise FileNotFoundError(f"saved_model archive {saved_model} does not exist.")
     previous = data["models"].get(name, {})
     old_files = [previous.get("file"), previous.get("saved_model", {}).get("file")]
-    registry_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(registry_path.parent / f"{name}.keras")
-    tmp_archive = temporary_name(registry_path.parent / f"{name}.savedmodel.tar.gz")
+    registry_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(registry_file.parent / f"{name}.keras")
+    tmp_archive = temporary_name(registry_file.parent / f"{name}.savedmodel.tar.gz")
     try:
         shutil.copyfile(model_path, tmp)
         model = models.load(tmp)  # refuses a file that is not a loadable Keras model
@@ -324,19 +325,19 @@ def publish(model_path, name, *, data_source, steps, seed, scores=None, config=N
         if presets is not None:
             record["presets"] = presets
         json.dumps(record)  # a config that cannot be written is refused before any change
-        os.replace(tmp, registry_path.parent / record["file"])
+        os.replace(tmp, registry_file.parent / record["file"])
         if saved_model is not None:
-            os.replace(tmp_archive, registry_path.parent / record["saved_model"]["file"])
+            os.replace(tmp_archive, registry_file.parent / record["saved_model"]["file"])
     finally:
         for leftover in (tmp, tmp_archive):
             if leftover.exists():
                 leftover.unlink()
     data["models"][name] = record
-    write_json(registry_path, data, sort_keys=True)
+    write_json(registry_file, data, sort_keys=True)
     new_files = {record["file"], record.get("saved_model", {}).get("file")}
     for old_file in old_files:
         if old_file and old_file not in new_files:
-            old = _file_in_registry(registry_path, old_file, name)
+            old = _file_in_registry(registry_file, old_file, name)
             if old.exists():
                 old.unlink()
     return record
