@@ -8,7 +8,11 @@ setup(
     "for TensorFlow 2 / Keras 3.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["zoo", "zoo.*", "trainers", "trainers.*"]),
+    # The registry of published models travels with the package as zoo/published/registry.json;
+    # the model files do not (zoo.pretrained downloads them from the registry's URL template).
+    packages=find_packages(include=["zoo", "zoo.*", "trainers", "trainers.*"]) + ["zoo.published"],
+    package_dir={"zoo.published": "pretrained"},
+    package_data={"zoo.published": ["registry.json"]},
     python_requires=">=3.10",
     # Ranges are the ones tested together; tensorflow, tf-keras and tensorflow-probability move in
     # lock-step (TFP's distributions need tf-keras beside Keras 3).

@@ -213,6 +213,69 @@ def test_save_load_restores_both_optimisers_and_fit_continues_identically(binary
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
 
 
+# ------------------------------------------------------------------------ the published copy
+def _discriminator_arrays(path):
+    """Names of the weight arrays a .keras file stores under the discriminator."""
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as f, \
+            h5py.File(f, "r") as weights:
+        found = []
+        weights.visititems(lambda name, obj: found.append(name)
+                           if isinstance(obj, h5py.Dataset) and name.startswith("discriminator")
+                           else None)
+    return found
+
+
+def test_a_published_factor_vae_leaves_the_discriminator_out_and_fine_tunes(binary_images,
+                                                                            tmp_path):
+    from trainers import zoo
+
+    model = FactorVAE(**FAST)
+    model.compile()
+    model.fit(binary_images, batch_size=8, epochs=1, verbose=0)
+    model.save(tmp_path / "full.keras")
+    zoo.save_without_optimizer(tmp_path / "full.keras", tmp_path / "published.keras")
+    assert _discriminator_arrays(tmp_path / "full.keras")  # the check can see them
+    assert _discriminator_arrays(tmp_path / "published.keras") == []
+
+    published = keras.models.load_model(tmp_path / "published.keras")
+    assert not published.discriminator.built and not published.get_config()["discriminator_built"]
+    np.testing.assert_array_equal(published(binary_images), model(binary_images))
+    np.testing.assert_array_equal(published.encode(binary_images)["mean"],
+                                  model.encode(binary_images)["mean"])
+    assert int(published.global_step.numpy()) == int(model.global_step.numpy())
+    # Evaluation and fine-tuning give it a fresh discriminator (and that optimizer's slots) ...
+    assert "discriminator_loss" in published.evaluate(binary_images, batch_size=8, verbose=0,
+                                                      return_dict=True)
+    history = published.fit(binary_images, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["discriminator_loss"][-1])
+    assert published.get_config()["discriminator_built"]
+    assert len(published.discriminator_optimizer.variables) == \
+        len(model.discriminator_optimizer.variables)
+    # ... which its own saves then keep, as any FactorVAE's.
+    published.save(tmp_path / "tuned.keras")
+    tuned = models.load(tmp_path / "tuned.keras")
+    codes = model.encode(binary_images)["mean"]
+    np.testing.assert_array_equal(tuned.discriminator(codes), published.discriminator(codes))
+
+
+def test_a_run_can_start_from_a_published_factor_vae(binary_images, tmp_path):
+    from trainers import train, zoo
+
+    model = FactorVAE(**FAST)
+    model.compile()
+    model.save(tmp_path / "full.keras")
+    zoo.save_without_optimizer(tmp_path / "full.keras", tmp_path / "published.keras")
+    run = FactorVAE(**{**FAST, "seed": 4})
+    run.compile()
+    train.initialise_from(run, tmp_path / "published.keras")
+    np.testing.assert_array_equal(run.encode(binary_images)["mean"],
+                                  model.encode(binary_images)["mean"])
+
+
 def _train_command(out):
     return [sys.executable, "-m", "trainers.train", "--model=factor_vae", "--model_arg=gamma=10",
             "--model_arg=discriminator_units=64", "--latent_dim=4", "--batch_size=16",

@@ -204,6 +204,8 @@ def initialise_from(model, path):
     if type(source) is not type(model):
         raise ValueError(f"--init_from {path} holds a {type(source).__name__}; this run trains a "
                          f"{type(model).__name__}.")
+    if hasattr(source, "ensure_discriminator"):
+        source.ensure_discriminator()  # a published FactorVAE: the run starts a fresh discriminator
     # Compared by order and shape: Keras numbers layer names per process (conv2d_4 vs conv2d).
     ours = [tuple(w.shape) for w in model.weights]
     theirs = [tuple(w.shape) for w in source.weights]

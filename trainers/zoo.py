@@ -192,12 +192,16 @@ def trained_steps(directory):
 
 def save_without_optimizer(source, target):
     """Copy the .keras model at `source` to `target` without its optimizers' state (about a third
-    of the size); loading it gives the same outputs and a fresh optimizer for fine-tuning."""
+    of the size), and without FactorVAE's discriminator (see `FactorVAE.without_discriminator`:
+    23 MB otherwise); loading it gives the same outputs, and fine-tuning starts a fresh optimizer
+    (and discriminator)."""
     import keras
 
     from zoo import models
 
     model = models.load(source)
+    if hasattr(model, "without_discriminator"):
+        model = model.without_discriminator()
     for name, value in list(vars(model).items()):
         if isinstance(value, keras.optimizers.Optimizer):
             setattr(model, name, None)
@@ -406,14 +410,33 @@ def _score_rows(metrics_report):
     return rows
 
 
+def metric_params(metrics_report):
+    """{metric: {parameter: value}} of a metrics.json (the plain values), so a score can be
+    recomputed with the card's settings (`make demo` does)."""
+    return {metric: {k: v for k, v in result.get("params", {}).items()
+                     if v is None or isinstance(v, (bool, int, float, str))}
+            for metric, result in metrics_report["metrics"].items()}
+
+
 def headline_scores(metrics_report):
     """{"metric/value": number} of a metrics.json, as the registry records them."""
     return {f"{metric}/{key}": value for metric, result in metrics_report["metrics"].items()
             for key, value in result["values"].items()}
 
 
-def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
-    """The model card (markdown): what the model is, how exactly it was made, what it scores."""
+# A card's limitation when the published .keras file leaves a part out (FactorVAE.without_discriminator).
+WITHOUT_DISCRIMINATOR = (
+    "The published `.keras` file leaves out the discriminator's weights (a 6 x 1000-unit MLP, "
+    "most of the model's weights; the file would be over the 5 MB limit). The encoder and decoder "
+    "are exactly the trained ones, so representations, traversals and scores are unaffected; "
+    "`fit` and `evaluate` start a fresh discriminator (as `fit` starts a fresh optimizer), so the "
+    "TC estimate means nothing until it has trained for a while. The command above trains the "
+    "whole model again, discriminator included.")
+
+
+def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl, notes=()):
+    """The model card (markdown): what the model is, how exactly it was made, what it scores.
+    `notes` are further known limitations (e.g. WITHOUT_DISCRIMINATOR)."""
     last = runs[-1]
     paper = entry.get("paper_steps")
     schedule = (f"{results['steps']:,} steps; the paper trains {paper:,}" if paper
@@ -454,10 +477,31 @@ def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl):
                                         if paper and results["steps"] < paper else ""),
         ("- Procedural dSprites, not the original images: the renderer matches the real frames "
         "to a mean IoU of 0.9997 (README, Data), but scores on the real data set may differ."),
-        *(f"- {text}" for text in entry.get("limitations", [])), "",
+        *(f"- {text}" for text in [*notes, *entry.get("limitations", [])]), "",
     ]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def preset_record(model, archive, scratch):
+    """The registry's preset numbers (zoo.pretrained.preset_numbers) of the .keras `model` and of
+    its SavedModel `archive`; refused when the two disagree (a broken export)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from zoo import pretrained
+
+    shape = list(model.image_shape)
+    saved = tf.saved_model.load(str(pretrained.unpack_saved_model(archive, scratch / "presets")))
+    record = {"inputs": f"zoo.pretrained.preset_inputs({shape})", "input_shape": shape,
+              "keras": pretrained.preset_numbers(model, shape),
+              "saved_model": pretrained.preset_numbers(saved, shape)}
+    for key, value in record["keras"].items():
+        if not np.allclose(record["saved_model"][key], value, rtol=pretrained.PRESET_RTOL,
+                           atol=pretrained.PRESET_ATOL):
+            raise ValueError(f"the SavedModel's {key} {record['saved_model'][key]} differs from "
+                             f"the .keras model's {value}: the export is broken")
+    return record
 
 
 def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
@@ -497,6 +541,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
                           "sha256": digest, "bytes": size})
 
         model = models.load(keras_file)
+        presets = preset_record(model, archive, Path(scratch))
         data = zoo.data.get(settings["dataset"], source=settings["data_source"])
         images = data.sample_observations(1000, np.random.default_rng(seed))
         kl = visualize.kl_per_dimension(model, images)
@@ -511,19 +556,23 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
         artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
         artifacts.update(files=[{**f, "file": f"../{f['file']}"} for f in files],
                          hardware=hardware())
+        notes = [WITHOUT_DISCRIMINATOR] if model.get_config().get("discriminator_built") is False \
+            else []
         card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts,
-                          kl)
+                          kl, notes)
         facts = {"path": os.path.relpath(card, registry_dir), "method": entry["model"],
                  "citation": entry.get("citation"), "commands": [" ".join(train_command(r))
                                                                   for r in runs],
                  "train_wall_time_s": results["train_wall_time_s"], "hardware": artifacts["hardware"],
                  "kl_per_latent": [round(float(v), 4) for v in kl],
-                 "metrics_seed": seed, "paper_steps": entry.get("paper_steps")}
+                 "dataset": settings["dataset"], "dataset_source": settings["data_source"],
+                 "metrics_seed": seed, "metric_params": metric_params(report),
+                 "paper_steps": entry.get("paper_steps")}
         record = pretrained.publish(
             keras_file, name, data_source=results["data_source"], steps=results["steps"],
             seed=results["seed"], scores=headline_scores(report),
             registry=registry_dir / "registry.json", overwrite=True, saved_model=archive,
-            card=facts)
+            card=facts, presets=presets)
     log(f"{name}: published ({card})")
     return record
 

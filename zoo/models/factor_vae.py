@@ -24,6 +24,12 @@ optimizer, so `keras.models.load_model` (and a resumed `trainers.train` run) res
 
 All training randomness — the reparameterisation noise of both batches and the permutation — is a
 pure function of (seed, global_step, purpose), so a resumed run repeats an uninterrupted one.
+
+A published model leaves the discriminator out (`without_discriminator`): its 5M weights would make
+the `.keras` file 23 MB, and it is a training device, not part of the representation. Such a model
+has an unbuilt discriminator (no weights saved, none expected when loading) and builds a fresh one,
+with its optimizer, before its first training or evaluation step, as fine-tuning starts a fresh
+optimizer; its config's `discriminator_built` is False until then.
 """
 import keras
 import tensorflow as tf
@@ -41,10 +47,11 @@ def default_discriminator_optimizer(learning_rate=1e-4):
                                  epsilon=1e-8, name="discriminator_adam")
 
 
-def build_discriminator(latent_dim, units=1000, num_hidden=6, name="discriminator"):
+def build_discriminator(latent_dim, units=1000, num_hidden=6, name="discriminator", built=True):
     """D: codes [B, d] → 2 logits. METHODS §4: 6 × Dense(1000) with leaky ReLU (slope 0.2), then
-    Dense(2); about 5.0M parameters for d = 10."""
-    layers = [keras.Input(shape=(int(latent_dim),))]
+    Dense(2); about 5.0M parameters for d = 10. With built=False it has no weights until
+    `build((None, d))` or its first call."""
+    layers = [keras.Input(shape=(int(latent_dim),))] if built else []
     for _ in range(int(num_hidden)):
         layers += [keras.layers.Dense(int(units)), keras.layers.LeakyReLU(negative_slope=0.2)]
     layers.append(keras.layers.Dense(2, name="logits"))
@@ -93,6 +100,8 @@ class FactorVAE(SecondOptimizer, VAE):
       same_batch: permute the codes of the VAE batch (disentanglement_lib) instead of those of a
         second, independent batch (the paper; default False).
       discriminator_units, discriminator_layers: D's hidden width and depth (1000, 6).
+      discriminator_built: False for a model whose discriminator has no weights yet (a published
+        file: see the module docstring); it gets fresh ones before the first training step.
       **kwargs: the base `VAE`'s arguments.
 
     Logged terms: loss, recon, kl, elbo, tc_estimate, discriminator_loss, discriminator_accuracy
@@ -103,8 +112,9 @@ class FactorVAE(SecondOptimizer, VAE):
     batches_per_step = 2  # the default (second batch); 1 for an instance with same_batch=True
 
     def __init__(self, gamma=35.0, same_batch=False, discriminator_units=1000,
-                 discriminator_layers=6, **kwargs):
+                 discriminator_layers=6, discriminator_built=True, **kwargs):
         self.gamma = non_negative("gamma", gamma)
+        self._discriminator_built = bool(discriminator_built)  # read by build()
         self.same_batch = bool(same_batch)
         self.discriminator_units = int(discriminator_units)
         self.discriminator_layers = int(discriminator_layers)
@@ -121,13 +131,51 @@ class FactorVAE(SecondOptimizer, VAE):
         # finds it.
         if "discriminator" not in self.__dict__:
             self.discriminator = build_discriminator(
-                self.latent_dim, self.discriminator_units, self.discriminator_layers)
+                self.latent_dim, self.discriminator_units, self.discriminator_layers,
+                built=self._discriminator_built)
         super().build(input_shape)
 
     def get_config(self):
+        # discriminator_built says whether a saved file holds the discriminator's weights.
         return {**super().get_config(), "gamma": self.gamma, "same_batch": self.same_batch,
                 "discriminator_units": self.discriminator_units,
-                "discriminator_layers": self.discriminator_layers}
+                "discriminator_layers": self.discriminator_layers,
+                "discriminator_built": self.discriminator.built}
+
+    # ---------------------------------------------------------------- a published copy
+    def without_discriminator(self):
+        """This model with an unbuilt discriminator (compiled alike when this one is compiled):
+        what is published, a third of the size. Everything else is copied, weights and step
+        counter included."""
+        copy = type(self).from_config({**self.get_config(), "discriminator_built": False})
+        excluded = {id(v) for v in self.discriminator.weights}
+        weights = [v for v in self.weights if id(v) not in excluded]
+        if [tuple(v.shape) for v in weights] != [tuple(v.shape) for v in copy.weights]:
+            raise ValueError("FactorVAE.without_discriminator: the copy's weights do not line up "
+                             "with this model's")
+        copy.set_weights([v.numpy() for v in weights])
+        if self.compiled:
+            copy.compile_from_config(self.get_compile_config())
+        return copy
+
+    def ensure_discriminator(self):
+        """Give an unbuilt discriminator (a published model's) fresh weights, and its optimizer
+        its slots; nothing when it is built. Runs before the first training or evaluation step,
+        outside the traced step function, so the new variables are made eagerly."""
+        if not self.discriminator.built:
+            with self.distribute_strategy.scope():
+                self.discriminator.build((None, self.latent_dim))
+        if self.discriminator_optimizer is not None:
+            self._set_discriminator_optimizer(self.discriminator_optimizer, self.vae_variables,
+                                              self.discriminator.trainable_variables)
+
+    def make_train_function(self, force=False):
+        self.ensure_discriminator()
+        return super().make_train_function(force)
+
+    def make_test_function(self, force=False):
+        self.ensure_discriminator()
+        return super().make_test_function(force)
 
     # ---------------------------------------------------------------- two optimisers
     @property
@@ -143,9 +191,16 @@ class FactorVAE(SecondOptimizer, VAE):
         They are built here, each on its own variables, so a fresh model and a loaded one hold the
         same optimizer variables (load_model restores them by position)."""
         super().compile(optimizer=optimizer, **kwargs)
-        self._set_discriminator_optimizer(
-            discriminator_optimizer or default_discriminator_optimizer(), self.vae_variables,
-            self.discriminator.trainable_variables)
+        discriminator_optimizer = discriminator_optimizer or default_discriminator_optimizer()
+        if self.discriminator.built:
+            self._set_discriminator_optimizer(discriminator_optimizer, self.vae_variables,
+                                              self.discriminator.trainable_variables)
+        else:
+            # Not built here: load_model compiles before it loads the weights, and an unbuilt
+            # discriminator must stay so until then (ensure_discriminator builds both).
+            self.discriminator_optimizer = discriminator_optimizer
+            if not self.optimizer.built:
+                self.optimizer.build(self.vae_variables)
 
     # ---------------------------------------------------------------- losses
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
