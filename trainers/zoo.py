@@ -133,7 +133,9 @@ def load_plan(path=DEFAULT_PLAN, repo=REPO):
         missing = [other for other in after if other not in plan["models"]]
         if missing:
             raise PlanError(f"{name}: after names {missing}, which are not entries of the plan")
-        directory = (Path(repo) / entry.get("run_dir", f"runs/zoo/{name}")).resolve()
+        # abspath, not resolve(): a symlinked runs/ must not turn the commands that cards print
+        # into paths outside the repository.
+        directory = Path(os.path.abspath(Path(repo) / entry.get("run_dir", f"runs/zoo/{name}")))
         base = _settings_of(entry, name, defaults)
         phases = entry.get("phases")
         if phases is None:
