@@ -45,7 +45,7 @@ def test_the_whole_demo_runs_from_the_zoo_then_trains(tiny_zoo, tmp_path):
         [sys.executable, "-m", "trainers.demo", f"--demo_registry={tiny_zoo}",
          f"--demo_zoo_dir={tmp_path / 'zoo'}", f"--demo_dir={tmp_path / 'demo'}",
          "--demo_steps=4", "--demo_finetune_steps=2"],
-        capture_output=True, text=True, timeout=600, check=False)
+        capture_output=True, text=True, timeout=1800, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "From the zoo: tiny_beta_vae" in done.stdout
     assert "Reloaded .keras file and SavedModel match the trained model." in done.stdout
