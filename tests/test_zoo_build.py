@@ -1,6 +1,7 @@
 """The zoo build (trainers.zoo): the plan is checked key by key, runs are ordinary trainers.train
 runs (phases chained by --init_from), unfinished runs are stashed and restored exactly."""
 import json
+import os
 import shutil
 
 import numpy as np
@@ -249,3 +250,12 @@ def test_every_plan_entry_publishes_files_within_the_size_limit(name, tmp_path):
     archive = zoo.export_archive(tmp_path / "slim.keras", tmp_path / "saved_model.tar.gz")
     for path in (tmp_path / "slim.keras", archive):
         assert path.stat().st_size <= zoo.MAX_ARTIFACT_BYTES, (path.name, path.stat().st_size)
+
+
+def test_committed_stashes_name_no_absolute_paths():
+    """A stash is committed: its settings must not carry the training machine's directories."""
+    for path in (zoo.REPO / "pretrained" / "in_progress").glob("*/**/*.json"):
+        text = path.read_text(encoding="utf-8")
+        for value in json.loads(text).values() if text.lstrip().startswith("{") else ():
+            if isinstance(value, str):
+                assert not os.path.isabs(value), (path, value)
