@@ -46,6 +46,12 @@ def test_the_repositorys_plan_loads_and_covers_every_method():
     (lambda p: p["models"].update({"../x": {"model": "vae"}}), r"model name '\.\./x' must match"),
     (lambda p: p["defaults"].update(stepz=3), r"unknown defaults keys \['stepz'\]"),
     (lambda p: p["models"]["tiny_two_phases"]["phases"][1].update(steps=1), "must end after step 2"),
+    # Every run's settings are a trainers.train TrainConfig, checked before anything trains.
+    (lambda p: p["models"]["tiny_beta_vae"]["train_args"].update(eval_every="often"),
+     "tiny_beta_vae: eval_every must be an integer, got 'often'"),
+    (lambda p: p["models"]["tiny_two_phases"]["phases"][0].update(learning_rate=-1),
+     "tiny_two_phases/first: learning_rate must be a finite number > 0"),
+    (lambda p: p["defaults"].update(data_source="web"), "data_source must be one of"),
 ])
 def test_a_bad_plan_is_refused_naming_the_entry_and_key(tmp_path, change, message):
     plan = json.loads(json.dumps(TINY))

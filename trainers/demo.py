@@ -1,11 +1,10 @@
 r"""`make demo`: train a β-VAE on procedural dSprites for a few minutes, then check that the saved
 `.keras` file and the SavedModel reproduce the trained model's outputs.
 
-    python -m trainers.demo [--steps=3000] [--output_dir=runs/demo]
+    python -m trainers.demo [--demo_steps=3000] [--demo_dir=runs/demo]
 
 Rerunning resumes (or just re-checks a finished run).
 """
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -14,21 +13,24 @@ from absl import flags, logging
 
 import zoo.data
 from trainers import cli, train
+from trainers.config import TrainConfig
 from trainers.run_dir import latest_checkpoint
 
-flags.DEFINE_integer("demo_steps", 3000, "Training steps (about 3–4 minutes on a 2-core CPU).")
-flags.DEFINE_string("demo_dir", "runs/demo", "Output directory.")
+
+def define_flags(flag_values):
+    define = cli.definer(flag_values)
+    define("integer", "demo_steps", 3000, "Training steps (about 3–4 minutes on a 2-core CPU).")
+    define("string", "demo_dir", "runs/demo", "Output directory.")
 
 
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
     logging.set_verbosity(logging.WARNING)
-    config = train.default_config(model="beta_vae", model_args={"beta": 4.0},
-                                  steps=FLAGS.demo_steps, output_dir=FLAGS.demo_dir,
-                                  checkpoint_every=500, image_every=500)
+    config = TrainConfig(model="beta_vae", model_args={"beta": 4.0}, steps=FLAGS.demo_steps,
+                         output_dir=FLAGS.demo_dir, checkpoint_every=500, image_every=500)
     results = train.run(config)
-    out = Path(config["output_dir"])
+    out = config.directory
 
     images = zoo.data.get("dsprites").sample(16, np.random.default_rng(123))[1]
     trained = keras.models.load_model(latest_checkpoint(out))
@@ -61,4 +63,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)
