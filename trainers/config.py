@@ -250,7 +250,8 @@ class TrainConfig:
 
     # ---------------------------------------------------------------- checks
     def _check_names(self):
-        # Imported here: the registries pull in TensorFlow, which reading a config should not.
+        # Imported here: the registries pull in TensorFlow, which importing this module (for the
+        # flags of a command, say) should not.
         import zoo.data
         from zoo import models
 
@@ -270,7 +271,7 @@ class TrainConfig:
         if self.eval_every and not periodic_names:
             raise ConfigError("eval_every is set but no metrics are: set eval_every_metrics or "
                               "eval_metrics.")
-        if self.keep_best is not None and not self.eval_every:
+        if self.keep_best and not self.eval_every:  # "" (an empty flag) keeps nothing, as None
             raise ConfigError("keep_best needs periodic evaluations: set eval_every.")
         if not (self.eval_metrics or self.eval_every_metrics or self.eval_metric_args):
             return
@@ -283,7 +284,7 @@ class TrainConfig:
             metrics.check_metric_params(list(dict.fromkeys(final + periodic)), params, common)
         except ValueError as error:
             raise ConfigError(f"eval_metric_args: {error}") from None
-        if self.keep_best is not None:
+        if self.keep_best:
             metric, _, value = self.keep_best.partition("/")
             if metric not in periodic or not value:
                 raise ConfigError(f"keep_best must name a value <metric>/<value> of a periodic "
