@@ -9,8 +9,10 @@ import tensorflow as tf
 
 from tests.model_harness import saved_briefly_trained
 from trainers import train
+from trainers.config import TrainConfig
 from zoo import models
 from zoo.data.dsprites import sha256_of_file
+from zoo.key_values import parse_key_values
 from zoo.models.beta_vae_dae import corrupt
 
 SMALL = {"latent_dim": 4, "seed": 3}
@@ -160,13 +162,13 @@ def test_bad_dae_hyperparameters_are_refused(kwargs, message):
 def test_two_training_stages_through_trainers_train(tmp_path):
     common = {"latent_dim": 4, "steps": 2, "batch_size": 8, "checkpoint_every": 2,
               "image_every": 2, "eval_batches": 1, "export": False, "verbose": 0}
-    stage1 = train.run(train.default_config(model="dae", output_dir=str(tmp_path / "dae"),
-                                            **common))
+    stage1 = train.run(TrainConfig(model="dae", output_dir=str(tmp_path / "dae"),
+                                   **common))
     assert stage1["steps"] == 2 and stage1["final_loss_terms"]["kl"] == 0.0
     dae_path = tmp_path / "dae" / "model.keras"
-    model_args = train.parse_model_args([f"dae_path={dae_path}", "feature_depth=3"])
-    stage2 = train.run(train.default_config(model="beta_vae_dae", model_args=model_args,
-                                            output_dir=str(tmp_path / "vae"), **common))
+    model_args = parse_key_values([f"dae_path={dae_path}", "feature_depth=3"])
+    stage2 = train.run(TrainConfig(model="beta_vae_dae", model_args=model_args,
+                                   output_dir=str(tmp_path / "vae"), **common))
     assert stage2["model_config"]["dae_sha256"] == sha256_of_file(dae_path)
     assert stage2["model_config"]["feature_depth"] == 3
     assert "pixel_recon" in stage2["final_loss_terms"]

@@ -236,10 +236,11 @@ def test_fit_on_single_factor_batches_and_the_latent_count_check():
 
 def test_trainers_train_uses_the_model_stream(tmp_path):
     from trainers import train
+    from trainers.config import TrainConfig
 
-    config = train.default_config(model="dc_ign", latent_dim=6, steps=3, batch_size=8,
-                                  checkpoint_every=3, eval_batches=1, export=False,
-                                  output_dir=str(tmp_path), verbose=0)
+    config = TrainConfig(model="dc_ign", latent_dim=6, steps=3, batch_size=8,
+                         checkpoint_every=3, eval_batches=1, export=False,
+                         output_dir=str(tmp_path), verbose=0)
     results = train.run(config)
     assert results["steps"] == 3
     assert "invariance" in results["final_loss_terms"]

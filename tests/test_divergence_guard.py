@@ -10,6 +10,7 @@ import tensorflow as tf
 from tests.test_models import MODEL_CASES
 from trainers import train
 from trainers.callbacks import DivergenceGuard
+from trainers.config import TrainConfig
 from trainers.run_dir import NonFiniteModelError, nonfinite_variables
 from zoo import models
 
@@ -85,7 +86,7 @@ def _tiny(out, **overrides):
     settings = {"model": "beta_vae", "latent_dim": 3, "steps": 6, "batch_size": 8,
                 "checkpoint_every": 1, "image_every": 1000, "eval_batches": 1, "export": False,
                 "output_dir": str(out), "verbose": 0}
-    return train.default_config(**{**settings, **overrides})
+    return TrainConfig(**{**settings, **overrides})
 
 
 def test_a_diverging_run_stops_naming_the_step_and_keeps_its_last_good_checkpoint(tmp_path):

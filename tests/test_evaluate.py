@@ -12,6 +12,7 @@ import tensorflow as tf
 import zoo.data
 from trainers import train
 from trainers.callbacks import BestModel
+from trainers.config import TrainConfig
 from zoo import metrics, models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,7 +95,7 @@ def _scalar_tags(logdir):
 
 def test_training_runs_metrics_periodically_and_at_the_end(tmp_path):
     out = tmp_path / "run"
-    config = train.default_config(
+    config = TrainConfig(
         steps=4, checkpoint_every=2, log_every=2, image_every=1000, eval_batches=1,
         export=False, output_dir=str(out), verbose=0, eval_metrics="mig,hoyer_sparsity",
         eval_every=2, eval_every_metrics="mig",
@@ -119,7 +120,7 @@ def _history(out):
 
 def test_training_keeps_the_model_of_the_best_periodic_evaluation(tmp_path):
     out = tmp_path / "run"
-    config = train.default_config(
+    config = TrainConfig(
         steps=6, checkpoint_every=2, log_every=2, image_every=1000, eval_batches=1, export=False,
         output_dir=str(out), verbose=0, eval_every=2, eval_every_metrics="mig",
         eval_metric_args=["num_train=200"], keep_best="mig/mig")
@@ -131,7 +132,7 @@ def test_training_keeps_the_model_of_the_best_periodic_evaluation(tmp_path):
     assert int(models.load(out / "best.keras").global_step.numpy()) == best["step"]
 
     # Resumed for more steps: the record carries over and only a better evaluation replaces it.
-    results = train.run({**config, "steps": 10})
+    results = train.run(config.replace(steps=10))
     best = max(_history(out), key=lambda h: h["values"]["mig/mig"])
     assert [h["step"] for h in _history(out)] == [2, 4, 6, 8, 10]
     assert results["best_model"]["step"] == best["step"]
@@ -161,19 +162,12 @@ def test_the_best_model_refuses_a_missing_value_or_another_record(tmp_path):
         BestModel(tmp_path, "m/v", "min")
 
 
-def test_training_refuses_unknown_metrics_before_training(tmp_path):
-    config = train.default_config(output_dir=str(tmp_path / "run"), verbose=0,
-                                  eval_metrics="mig,nope")
+def test_training_refuses_unknown_metrics_before_training():
     with pytest.raises(ValueError, match="unknown metric 'nope'"):
-        train.run(config)
-    config = train.default_config(output_dir=str(tmp_path / "run2"), verbose=0, eval_every=5)
+        TrainConfig(eval_metrics="mig,nope")
     with pytest.raises(ValueError, match="no metrics"):
-        train.run(config)
-    config = train.default_config(output_dir=str(tmp_path / "run3"), verbose=0,
-                                  eval_metrics="mig", keep_best="mig/mig")
+        TrainConfig(eval_every=5)
     with pytest.raises(ValueError, match="needs periodic evaluations"):
-        train.run(config)
-    config = train.default_config(output_dir=str(tmp_path / "run4"), verbose=0,
-                                  eval_metrics="mig", eval_every=5, keep_best="sap/sap")
+        TrainConfig(eval_metrics="mig", keep_best="mig/mig")
     with pytest.raises(ValueError, match="value <metric>/<value> of a periodic metric"):
-        train.run(config)
+        TrainConfig(eval_metrics="mig", eval_every=5, keep_best="sap/sap")

@@ -6,7 +6,9 @@ import pytest
 import tensorflow as tf
 
 from trainers import train
+from trainers.config import TrainConfig
 from zoo import data, kernels, models
+from zoo.key_values import parse_key_values
 
 SMALL = {"latent_dim": 4, "seed": 3}
 
@@ -233,9 +235,9 @@ def test_vfae_held_out_batches_carry_the_sensitive_factor():
 
 @pytest.mark.slow  # a trainers.train run (about a minute); the model harness covers VFAE's fit
 def test_trainers_train_runs_vfae_on_labelled_batches(tmp_path):
-    config = train.default_config(model="vfae", latent_dim=4, steps=2, batch_size=8,
-                                  checkpoint_every=2, image_every=2, eval_batches=1,
-                                  export=False, output_dir=str(tmp_path), verbose=0)
+    config = TrainConfig(model="vfae", latent_dim=4, steps=2, batch_size=8,
+                         checkpoint_every=2, image_every=2, eval_batches=1,
+                         export=False, output_dir=str(tmp_path), verbose=0)
     results = train.run(config)
     assert results["steps"] == 2
     assert results["model_config"]["sensitive_factor"] == "shape"
@@ -248,10 +250,10 @@ def test_trainers_train_runs_vfae_on_labelled_batches(tmp_path):
                                         ("vfae", ["sensitive_factor=scale",
                                                   "num_sensitive_values=6"])])
 def test_model_args_of_trainers_train_reach_the_models(name, args):
-    config = train.default_config(model=name, model_args=train.parse_model_args(args))
+    config = TrainConfig(model=name, model_args=parse_key_values(args))
     model = train.build_model(config, (64, 64, 1))
     assert type(model) is models.MODELS[name]
-    for key, value in train.parse_model_args(args).items():
+    for key, value in parse_key_values(args).items():
         assert getattr(model, key) == value
 
 

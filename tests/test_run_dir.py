@@ -12,6 +12,7 @@ import pytest
 from tests.resume_harness import to_first_checkpoint_format
 from trainers import train
 from trainers.callbacks import BestModel, MetricsCallback
+from trainers.config import TrainConfig
 from trainers.run_dir import (
     CheckpointStore,
     RunDirError,
@@ -30,7 +31,7 @@ def _tiny(out, **overrides):
     settings = {"model": "beta_vae", "model_args": {"beta": 4.0}, "latent_dim": 3, "steps": 2,
                 "batch_size": 8, "checkpoint_every": 1, "image_every": 1000, "eval_batches": 1,
                 "export": False, "output_dir": str(out), "verbose": 0}
-    return train.default_config(**{**settings, **overrides})
+    return TrainConfig(**{**settings, **overrides})
 
 
 def _weights(path):

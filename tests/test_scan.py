@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tests.model_harness import saved_briefly_trained
 from trainers import train
+from trainers.config import TrainConfig
 from zoo import data, distributions, models, scan_scores
 from zoo.data.dsprites import sha256_of_file
 from zoo.export import export_saved_model
@@ -287,12 +288,12 @@ def test_two_training_stages_through_trainers_train(visual_file, tmp_path):
     path = str(visual_file[0])
     common = {"latent_dim": 4, "batch_size": 8, "checkpoint_every": 2, "image_every": 2,
               "eval_batches": 1, "export": False, "verbose": 0}
-    concepts = train.run(train.default_config(
+    concepts = train.run(TrainConfig(
         model="scan", model_args={"visual_path": path}, steps=2,
         output_dir=str(tmp_path / "scan"), **common))
     assert concepts["model_config"]["visual_sha256"] == sha256_of_file(path)
     assert {"recon", "kl", "grounding"} <= set(concepts["final_loss_terms"])
-    recombination = train.run(train.default_config(
+    recombination = train.run(TrainConfig(
         model="scan", model_args={"visual_path": path, "stage": "recombination"}, steps=4,
         init_from=str(tmp_path / "scan" / "model.keras"),
         output_dir=str(tmp_path / "recombination"), **common))

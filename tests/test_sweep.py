@@ -36,6 +36,8 @@ def smoke_spec():
     (lambda s: s.update(seeds=0), "seeds must be"),
     (lambda s: s["resources"].update(gpus=1), r"resources.gpus: unknown key"),
     (lambda s: s.update(train_args={"learnig_rate": 1}), "train_args key 'learnig_rate'"),
+    (lambda s: s.update(train_args={"checkpoint_every": 0}),
+     r"a trial of the spec is not a valid run: [\w.-]+: checkpoint_every must be ≥ 1, got 0"),
 ])
 def test_a_malformed_spec_is_refused_naming_the_key(tmp_path, change, message):
     spec = smoke_spec()

@@ -13,6 +13,7 @@ from tests.resume_harness import (
     to_first_checkpoint_format,
 )
 from trainers import train
+from trainers.config import ConfigError, TrainConfig
 from trainers.run_dir import latest_checkpoint
 from zoo import models
 
@@ -23,9 +24,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def short_run(tmp_path_factory):
     """A 200-step β-VAE run on procedural dSprites, trained in-process."""
     out = tmp_path_factory.mktemp("short_run")
-    config = train.default_config(model="beta_vae", model_args={"beta": 4.0}, steps=200,
-                                  checkpoint_every=100, image_every=100, eval_batches=4,
-                                  output_dir=str(out), verbose=0)
+    config = TrainConfig(model="beta_vae", model_args={"beta": 4.0}, steps=200,
+                         checkpoint_every=100, image_every=100, eval_batches=4,
+                         output_dir=str(out), verbose=0)
     return out, train.run(config)
 
 
@@ -53,17 +54,15 @@ def test_short_run_writes_every_output_and_names_its_data_source(short_run):
 
 def test_rerunning_a_finished_run_does_not_train_further(short_run):
     out, results = short_run
-    config = json.loads((out / "config.json").read_text())
-    config.pop("data_source_description")
-    again = train.run({**config, "verbose": 0})
+    again = train.run(TrainConfig.read(out / "config.json").replace(verbose=0))
     assert again["steps"] == 200
     assert again["final_loss_terms"] == results["final_loss_terms"]
 
 
 def test_a_rerun_with_different_settings_is_refused(short_run):
     out, _ = short_run
-    config = train.default_config(model="beta_vae", model_args={"beta": 8.0}, steps=200,
-                                  output_dir=str(out), verbose=0)
+    config = TrainConfig(model="beta_vae", model_args={"beta": 8.0}, steps=200,
+                         output_dir=str(out), verbose=0)
     with pytest.raises(ValueError, match="different settings.*model_args"):
         train.run(config)
 
@@ -81,12 +80,11 @@ def test_a_run_of_the_first_dsprites_renderer_resumes_only_with_that_renderer(sh
         "procedural dSprites (zoo renderer, identical factor grid; not the original images)")
     saved["data_source"] = None
     (old / "config.json").write_text(json.dumps(saved))
-    config = {**saved, "output_dir": str(old), "verbose": 0}
-    config.pop("data_source_description")
+    config = TrainConfig.read(old / "config.json").replace(output_dir=str(old), verbose=0)
     with pytest.raises(ValueError, match="different settings.*data_source=procedural_v1 resumes"):
         train.run(config)
-    config["data_source"] = "procedural_v1"  # what the error tells the user to add
-    assert train.run(config)["steps"] == 200
+    # What the error tells the user to add.
+    assert train.run(config.replace(data_source="procedural_v1"))["steps"] == 200
 
 
 def test_export_command_writes_the_serving_endpoints(short_run, tmp_path):
@@ -102,24 +100,26 @@ def test_export_command_writes_the_serving_endpoints(short_run, tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"model": "gan"}, "Unknown model 'gan'"),
-    ({"dataset": "mnist3d"}, "mnist3d"),
-    ({"data_source": "web"}, "web"),
-    ({"model_args": {"beta": -2.0}}, "beta must be"),
-    ({"model_args": {"bta": 2.0}}, "bta"),
-    ({"steps": 0}, "steps must be"),
+    ({"model": "gan"}, "model must be one of the zoo's models .*got 'gan'"),
+    ({"dataset": "mnist3d"}, "dataset must be .*got 'mnist3d'"),
+    ({"data_source": "web"}, "data_source must be .*got 'web'"),
+    ({"steps": 0}, "steps must be ≥ 1"),
 ])
-def test_bad_settings_are_refused(overrides, message, tmp_path):
-    config = train.default_config(output_dir=str(tmp_path / "run"), verbose=0, **overrides)
+def test_bad_settings_are_refused_when_the_config_is_made(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**overrides)
+
+
+@pytest.mark.parametrize("model_args, message", [
+    ({"beta": -2.0}, "beta must be"),
+    ({"bta": 2.0}, "bta"),
+])
+def test_bad_hyperparameters_are_refused_before_anything_is_written(model_args, message,
+                                                                     tmp_path):
+    config = TrainConfig(model_args=model_args, output_dir=str(tmp_path / "run"), verbose=0)
     with pytest.raises(ValueError, match=message):
         train.run(config)
-
-
-def test_model_args_parse_as_json_values():
-    assert train.parse_model_args(["beta=4", "name=x", "flag=true"]) == {
-        "beta": 4, "name": "x", "flag": True}
-    with pytest.raises(ValueError, match="key=value"):
-        train.parse_model_args(["beta"])
+    assert not (tmp_path / "run").exists()
 
 
 def _train_command(out, steps=90, every=30):
@@ -151,11 +151,11 @@ def test_models_default_their_own_latent_size_and_learning_rate():
     """Without --latent_dim / --learning_rate a model gets its paper defaults (METHODS §7–8)."""
     expected = {"beta_vae": (10, 1e-4), "cascade_vae": (6, 1e-4), "joint_vae": (6, 5e-4)}
     for name, (latent_dim, learning_rate) in expected.items():
-        model = train.build_model(train.default_config(model=name))
+        model = train.build_model(TrainConfig(model=name))
         assert model.latent_dim == latent_dim
         assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(learning_rate)
-    explicit = train.build_model(train.default_config(model="cascade_vae", latent_dim=4,
-                                                      learning_rate=3e-4))
+    explicit = train.build_model(TrainConfig(model="cascade_vae", latent_dim=4,
+                                             learning_rate=3e-4))
     assert explicit.latent_dim == 4
     assert float(explicit.optimizer.learning_rate.numpy()) == pytest.approx(3e-4)
 
@@ -163,7 +163,7 @@ def test_models_default_their_own_latent_size_and_learning_rate():
 def test_vector_data_trains_with_the_data_sets_input_shape_and_no_image_summaries(tmp_path):
     """Pinwheel points (2-D vectors): the model takes the data set's shape, and the image
     summaries, which need images, are skipped rather than failing."""
-    config = train.default_config(
+    config = TrainConfig(
         model="decomposition_vae", dataset="pinwheel", network="mlp", latent_dim=2,
         model_args={"likelihood": "gaussian_learned", "prior": "mixture"}, steps=4,
         batch_size=16, checkpoint_every=2, image_every=1, log_every=1, eval_batches=1,
@@ -177,8 +177,8 @@ def test_a_setting_left_to_the_models_default_resumes_with_the_saved_value(tmp_p
     """A run saved with --learning_rate=1e-4 --latent_dim=10 resumes without those flags."""
     settings = {"model": "beta_vae", "steps": 2, "checkpoint_every": 1, "eval_batches": 1,
                 "export": False, "output_dir": str(tmp_path / "run"), "verbose": 0}
-    train.run(train.default_config(latent_dim=10, learning_rate=1e-4, **settings))
-    results = train.run(train.default_config(**{**settings, "steps": 3}))
+    train.run(TrainConfig(latent_dim=10, learning_rate=1e-4, **settings))
+    results = train.run(TrainConfig(**{**settings, "steps": 3}))
     assert results["steps"] == 3
     assert results["config"]["learning_rate"] == 1e-4 and results["config"]["latent_dim"] == 10
 
@@ -187,7 +187,7 @@ def _init_from_config(source, out, **overrides):
     settings = {"model": "beta_vae", "model_args": {"beta": 4.0}, "init_from": str(source),
                 "checkpoint_every": 1, "eval_batches": 1, "export": False,
                 "output_dir": str(out), "verbose": 0}
-    return train.default_config(**{**settings, **overrides})
+    return TrainConfig(**{**settings, **overrides})
 
 
 def test_a_run_started_from_a_saved_model_takes_its_weights_and_step(short_run, tmp_path):
@@ -212,3 +212,61 @@ def test_a_saved_model_that_does_not_fit_the_run_is_refused(short_run, tmp_path,
     out, _ = short_run
     with pytest.raises(ValueError, match=message):
         train.run(_init_from_config(out / "model.keras", tmp_path / "run", steps=201, **overrides))
+
+
+def _draws():
+    """One number from each global generator a run seeds: Python's, NumPy's, TensorFlow's (an
+    unseeded op takes its seed from the global one) and Keras' (an unseeded keras.random op)."""
+    import random
+
+    import tensorflow as tf
+
+    return (random.random(), np.random.random(),  # noqa: NPY002 (the global state is the point)
+            float(tf.random.uniform(())), float(keras.random.uniform(())))
+
+
+def _set_op_determinism(enabled):
+    from tensorflow.python.framework import config as tf_config
+
+    if enabled:
+        tf_config.enable_op_determinism()
+    else:
+        tf_config.disable_op_determinism()
+
+
+def test_run_leaves_the_process_as_it_found_it(tmp_path, monkeypatch):
+    """run() in-process sets op determinism and the global seeds for the run only; thread pools
+    it never touches. Also when it fails."""
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    threads = (tf.config.threading.get_intra_op_parallelism_threads(),
+               tf.config.threading.get_inter_op_parallelism_threads())
+    determinism = tf_config.is_op_determinism_enabled()
+    during = []
+    train_and_finish = train._train_and_finish
+    monkeypatch.setattr(train, "_train_and_finish", lambda *args: during.append(
+        tf_config.is_op_determinism_enabled()) or train_and_finish(*args))
+    settings = {"model": "beta_vae", "latent_dim": 3, "steps": 1, "batch_size": 8,
+                "checkpoint_every": 1, "eval_batches": 1, "export": False, "verbose": 0,
+                "seed": 5}
+    try:
+        keras.utils.set_random_seed(1234)
+        expected = _draws()
+        for deterministic, model_args in ((True, {}), (False, {"beta": -1.0})):
+            _set_op_determinism(not deterministic)  # the opposite of what the run wants
+            keras.utils.set_random_seed(1234)
+            config = TrainConfig(**settings, deterministic=deterministic, model_args=model_args,
+                                 output_dir=str(tmp_path / f"run_{deterministic}"))
+            if model_args:  # a run refused after it started
+                with pytest.raises(ValueError, match="beta must be"):
+                    train.run(config)
+            else:
+                assert train.run(config)["steps"] == 1
+                assert during == [True]
+            assert tf_config.is_op_determinism_enabled() is not deterministic
+            assert _draws() == expected
+        assert (tf.config.threading.get_intra_op_parallelism_threads(),
+                tf.config.threading.get_inter_op_parallelism_threads()) == threads
+    finally:
+        _set_op_determinism(determinism)

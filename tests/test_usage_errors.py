@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from trainers import train
+from trainers.config import TrainConfig
 from zoo import export, models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,7 +49,7 @@ def _tiny(out, **overrides):
     settings = {"model": "beta_vae", "latent_dim": 3, "steps": 1, "batch_size": 8,
                 "checkpoint_every": 1, "eval_batches": 1, "export": False,
                 "output_dir": str(out), "verbose": 0}
-    return train.default_config(**{**settings, **overrides})
+    return TrainConfig(**{**settings, **overrides})
 
 
 def test_a_hyperparameter_that_is_not_a_number_is_named(tmp_path):
@@ -86,7 +87,7 @@ def model_path(tmp_path_factory):
 
 
 def test_evaluate_checks_its_output_path_before_computing(model_path, tmp_path, monkeypatch):
-    from trainers import evaluate  # after trainers.train, whose flags it shares
+    from trainers import evaluate
     from zoo import metrics
 
     monkeypatch.setattr(metrics, "evaluate", lambda *a, **k: pytest.fail("computed metrics"))

@@ -47,6 +47,12 @@ def test_the_repositorys_plan_loads_and_covers_every_method():
     (lambda p: p["models"].update({"../x": {"model": "vae"}}), r"model name '\.\./x' must match"),
     (lambda p: p["defaults"].update(stepz=3), r"unknown defaults keys \['stepz'\]"),
     (lambda p: p["models"]["tiny_two_phases"]["phases"][1].update(steps=1), "must end after step 2"),
+    # Every run's settings are a trainers.train TrainConfig, checked before anything trains.
+    (lambda p: p["models"]["tiny_beta_vae"]["train_args"].update(eval_every="often"),
+     "tiny_beta_vae: eval_every must be an integer, got 'often'"),
+    (lambda p: p["models"]["tiny_two_phases"]["phases"][0].update(learning_rate=-1),
+     "tiny_two_phases/first: learning_rate must be a finite number > 0"),
+    (lambda p: p["defaults"].update(data_source="web"), "data_source must be one of"),
 ])
 def test_a_bad_plan_is_refused_naming_the_entry_and_key(tmp_path, change, message):
     plan = json.loads(json.dumps(TINY))
@@ -239,12 +245,13 @@ def test_every_plan_entry_publishes_files_within_the_size_limit(name, tmp_path):
     config = entries[name][1][-1].config()
     # Entries built on another entry's model get an untrained stand-in of it.
     for key, other in (("dae_path", "dae_dsprites"), ("visual_path", "beta_vae_dsprites")):
-        if key in config["model_args"]:
+        if key in config.model_args:
             other_config = entries[other][1][-1].config()
             train.build_model(other_config, data.get("dsprites").observation_shape).save(
                 tmp_path / "stand_in.keras")
-            config["model_args"] = {**config["model_args"], key: str(tmp_path / "stand_in.keras")}
-    dataset = data.get(config["dataset"], source=config["data_source"])
+            config = config.replace(
+                model_args={**config.model_args, key: str(tmp_path / "stand_in.keras")})
+    dataset = data.get(config.dataset, source=config.data_source)
     train.build_model(config, dataset.observation_shape).save(tmp_path / "full.keras")
     zoo.save_without_optimizer(tmp_path / "full.keras", tmp_path / "slim.keras")
     archive = zoo.export_archive(tmp_path / "slim.keras", tmp_path / "saved_model.tar.gz")

@@ -11,7 +11,6 @@ is visible. Another model against a baseline, in one run, as a ratio of step tim
 
 (--start_step=80000 puts CascadeVAE in its discrete stage; the solvers' own time is printed too.)
 """
-import json
 import os
 import time
 
@@ -24,23 +23,27 @@ import zoo.data
 from trainers import cli
 from zoo import models
 from zoo.files import write_json
+from zoo.key_values import parse_key_values
 
-flags.DEFINE_string("model", "beta_vae", "Model to time.")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_integer("steps", 100, "Timed steps per round.")
-flags.DEFINE_integer("rounds", 5, "Alternating rounds per input pipeline.")
-flags.DEFINE_bool("deterministic", True, "Deterministic ops, as trainers.train uses by default.")
-flags.DEFINE_string("output", None, "Also write the figures to this JSON file.")
-flags.DEFINE_multi_string("model_arg", [], "Hyperparameter of --model as key=value (JSON value), "
-                          "e.g. solver=linear_sum_assignment; repeat for several.")
-flags.DEFINE_integer("start_step", 0, "Set the model's global_step to this before timing, so "
-                     "schedules are in the stage to time (CascadeVAE's discrete stage: 80000).")
-flags.DEFINE_enum("against", None, ["pytorch"], "Also time the same β-VAE step in PyTorch "
-                  "(trainers/torch_peer.py), alternating rounds with ours, and print the ratio of "
-                  "step times with the load average (needs the [bench] extra).")
-flags.DEFINE_string("baseline", None, "Also time this model (default hyperparameters) in the same "
-                    "run, alternating with --model on the in-memory arrays, and report the ratio "
-                    "of step times (this CPU is noisy: only ratios within one run compare).")
+
+def define_flags(flag_values):
+    define = cli.definer(flag_values)
+    define("string", "model", "beta_vae", "Model to time.")
+    define("integer", "batch_size", 64, "Batch size.")
+    define("integer", "steps", 100, "Timed steps per round.")
+    define("integer", "rounds", 5, "Alternating rounds per input pipeline.")
+    define("bool", "deterministic", True, "Deterministic ops, as trainers.train uses by default.")
+    define("string", "output", None, "Also write the figures to this JSON file.")
+    define("multi_string", "model_arg", [], "Hyperparameter of --model as key=value (JSON "
+           "value), e.g. solver=linear_sum_assignment; repeat for several.")
+    define("integer", "start_step", 0, "Set the model's global_step to this before timing, so "
+           "schedules are in the stage to time (CascadeVAE's discrete stage: 80000).")
+    define("enum", "against", None, "Also time the same β-VAE step in PyTorch "
+           "(trainers/torch_peer.py), alternating rounds with ours, and print the ratio of step "
+           "times with the load average (needs the [bench] extra).", enum_values=["pytorch"])
+    define("string", "baseline", None, "Also time this model (default hyperparameters) in the "
+           "same run, alternating with --model on the in-memory arrays, and report the ratio of "
+           "step times (this CPU is noisy: only ratios within one run compare).")
 
 
 def matmul_gflops(n=2048, repeats=20):
@@ -109,13 +112,7 @@ def main(argv):
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(0)
     data = zoo.data.get("dsprites")
-    model_args = {}
-    for pair in FLAGS.model_arg:
-        key, _, value = pair.partition("=")
-        try:
-            model_args[key] = json.loads(value)
-        except json.JSONDecodeError:
-            model_args[key] = value
+    model_args = parse_key_values(FLAGS.model_arg, "--model_arg")
     model = models.get(FLAGS.model, seed=0, **model_args)
     model.compile()
     model.global_step.assign(FLAGS.start_step)
@@ -216,4 +213,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

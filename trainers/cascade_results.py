@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.key_values import split_key_value
+
 ACCURACY = "unsupervised_accuracy/accuracy"
 SCORE = "factor_vae_score_cascade/eval_accuracy"
 PAPER = {"score": {"mean": 0.9049, "std": 0.0528, "best": 0.9950},
@@ -124,12 +126,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.run_dirs:
         runs = []
-        for pair in args.run_dirs:
-            beta_low, sep, run_dir = pair.partition("=")
-            if not sep:
-                print(f"error: --run_dirs takes β_l=run_dir pairs, got {pair!r}", file=sys.stderr)
+        for pair in args.run_dirs:  # pairs, not a mapping: seeds of one β_l share the key
+            try:
+                beta_low, run_dir = split_key_value(pair, "--run_dirs")
+                runs.append((float(beta_low), Path(run_dir)))
+            except ValueError:
+                print(f"error: --run_dirs takes β_l=run_dir pairs with a number β_l, got "
+                      f"{pair!r}", file=sys.stderr)
                 return 2
-            runs.append((float(beta_low), Path(run_dir)))
     else:
         from trainers import zoo
 

@@ -24,17 +24,22 @@ from absl import flags, logging
 import zoo.data
 import zoo.metrics
 from trainers import cli, train
+from trainers.config import TrainConfig
 from trainers.run_dir import latest_checkpoint
 from zoo import export, pretrained, visualize
 
-flags.DEFINE_integer("demo_steps", 3000, "Training steps (about 3–4 minutes on a 2-core CPU).")
-flags.DEFINE_string("demo_dir", "runs/demo", "Output directory of the training part.")
-flags.DEFINE_string("demo_zoo_dir", "runs/demo_zoo", "Output directory of the zoo part.")
-flags.DEFINE_string("demo_model", None, "Published model to start from (default: "
-                    "beta_vae_dsprites when published, else the first published model).")
-flags.DEFINE_string("demo_registry", None, "Registry of published models (default: the "
-                    "package's, pretrained/registry.json in a checkout).")
-flags.DEFINE_integer("demo_finetune_steps", 200, "Fine-tuning steps of the published model.")
+
+def define_flags(flag_values):
+    define = cli.definer(flag_values)
+    define("integer", "demo_steps", 3000, "Training steps (about 3–4 minutes on a 2-core CPU).")
+    define("string", "demo_dir", "runs/demo", "Output directory of the training part.")
+    define("string", "demo_zoo_dir", "runs/demo_zoo", "Output directory of the zoo part.")
+    define("string", "demo_model", None, "Published model to start from (default: "
+           "beta_vae_dsprites when published, else the first published model).")
+    define("string", "demo_registry", None, "Registry of published models (default: the "
+           "package's, pretrained/registry.json in a checkout).")
+    define("integer", "demo_finetune_steps", 200, "Fine-tuning steps of the published model.")
+
 
 PREFERRED = "beta_vae_dsprites"
 # A score on fresh data differs from the card's by sampling noise only: a few hundredths for the
@@ -132,11 +137,11 @@ def from_the_zoo(name, registry, out, finetune_steps):
 
 def train_and_check(steps, output_dir):
     """The short training part of the demo; returns the checks that failed."""
-    config = train.default_config(model="beta_vae", model_args={"beta": 4.0}, steps=steps,
-                                  output_dir=output_dir, checkpoint_every=500, image_every=500)
+    config = TrainConfig(model="beta_vae", model_args={"beta": 4.0}, steps=steps,
+                         output_dir=output_dir, checkpoint_every=500, image_every=500)
     print(f"\n== Training a beta-VAE for {steps:,} steps on procedural dSprites in {output_dir}")
     results = train.run(config)
-    out = Path(config["output_dir"])
+    out = config.directory
 
     images = zoo.data.get("dsprites").sample(16, np.random.default_rng(123))[1]
     trained = keras.models.load_model(latest_checkpoint(out))
@@ -182,4 +187,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

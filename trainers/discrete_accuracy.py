@@ -34,19 +34,22 @@ from trainers import cli
 from zoo import assignment, models, visualize
 from zoo.files import write_text
 
-flags.DEFINE_string("model_path", None, "The .keras model to score.", required=True)
-flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
-flags.DEFINE_string("data_source", "procedural", "procedural (offline default, fitted to the real frames), procedural_v1 (the first renderer), npz or tfds.")
-flags.DEFINE_string("factor", "shape", "Factor name or index to match the code against.")
-flags.DEFINE_integer("code", 0, "Which discrete code, for models with several.")
-flags.DEFINE_integer("num_samples", 10_000, "Samples scored.")
-flags.DEFINE_integer("batch_size", 256, "Images per forward pass.")
-flags.DEFINE_integer("seed", 0, "Seed of the samples.")
-flags.DEFINE_string("output", None, "Also write the result to this JSON file.")
-flags.DEFINE_string("sweep", None, "Factor to sweep through all its values (see the docstring).")
-flags.DEFINE_integer("sweep_bases", 2, "Random combinations of the other factors to sweep at.")
-flags.DEFINE_string("picture", None, "Also draw what each category decodes to into this PNG.")
-flags.DEFINE_integer("picture_rows", 2, "Images per value of --factor in --picture.")
+
+def define_flags(flag_values):
+    """The command line (the data set flags as trainers.train has them)."""
+    define = cli.definer(flag_values)
+    define("string", "model_path", None, "The .keras model to score.", required=True)
+    cli.define_data_flags(flag_values)
+    define("string", "factor", "shape", "Factor name or index to match the code against.")
+    define("integer", "code", 0, "Which discrete code, for models with several.")
+    define("integer", "num_samples", 10_000, "Samples scored.")
+    define("integer", "batch_size", 256, "Images per forward pass.")
+    define("integer", "seed", 0, "Seed of the samples.")
+    define("string", "output", None, "Also write the result to this JSON file.")
+    define("string", "sweep", None, "Factor to sweep through all its values (see the docstring).")
+    define("integer", "sweep_bases", 2, "Random combinations of the other factors to sweep at.")
+    define("string", "picture", None, "Also draw what each category decodes to into this PNG.")
+    define("integer", "picture_rows", 2, "Images per value of --factor in --picture.")
 
 
 def code_function(model, code=0):
@@ -109,4 +112,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

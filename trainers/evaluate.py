@@ -25,24 +25,19 @@ from trainers import cli
 from zoo.files import write_json
 
 
-def _define(kind, name, default, help_text, **kwargs):
-    """Define a flag unless another trainer module in this process already did (same meaning)."""
-    if name not in flags.FLAGS:
-        getattr(flags, f"DEFINE_{kind}")(name, default, help_text, **kwargs)
-
-
-_define("string", "model_path", None, "The .keras model to score.")
-_define("string", "metrics", "all", "'all' or a comma-separated list of metric names.")
-_define("string", "dataset", "dsprites", "Ground-truth data set name.")
-_define("string", "data_source", None,
-        "Where images come from (default: the data set's first source; for dSprites procedural, "
-        "the renderer fitted to the real frames): procedural, procedural_v1 (the first "
-        "renderer), npz, or tfds.")
-_define("integer", "seed", 0, "Seed shared by every metric.")
-_define("string", "output", None, "metrics.json path (default: metrics.json beside the model).")
-_define("multi_string", "metric_arg", [], "Metric parameter as [metric.]name=value (repeatable).")
-_define("list", "udr_model_paths", [], "Other models (same hyperparameters, other seeds) for UDR.")
-_define("integer", "encode_batch_size", 1024, "Images per encoder pass.")
+def define_flags(flag_values):
+    """The command line (the data set flags as trainers.train has them)."""
+    define = cli.definer(flag_values)
+    define("string", "model_path", None, "The .keras model to score.")
+    define("string", "metrics", "all", "'all' or a comma-separated list of metric names.")
+    cli.define_data_flags(flag_values)
+    define("integer", "seed", 0, "Seed shared by every metric.")
+    define("string", "output", None, "metrics.json path (default: metrics.json beside the model).")
+    define("multi_string", "metric_arg", [], "Metric parameter as [metric.]name=value "
+           "(repeatable).")
+    define("list", "udr_model_paths", [], "Other models (same hyperparameters, other seeds) for "
+           "UDR.")
+    define("integer", "encode_batch_size", 1024, "Images per encoder pass.")
 
 
 def versions():
@@ -122,8 +117,7 @@ def run(model_path, metrics="all", dataset="dsprites", data_source=None, seed=0,
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.run refuses stray arguments
     FLAGS = flags.FLAGS
     if not FLAGS.model_path:
         raise app.UsageError("--model_path is required.")
@@ -132,4 +126,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

@@ -55,24 +55,29 @@ import numpy as np
 from absl import app, flags, logging
 
 from trainers import cli
+from trainers.config import TrainConfig
 from zoo.files import write_json
+from zoo.key_values import parse_key_values
 
 EXPERIMENTS = ("infogan_dsprites", "infogan_digits", "pinwheel_clustering", "dc_ign_dsprites")
 
-flags.DEFINE_enum("experiment", None, EXPERIMENTS, "Which experiment to run.")
-flags.DEFINE_integer("experiment_steps", None, "Training steps (default: the experiment's).")
-flags.DEFINE_integer("experiment_seed", 0, "Seed of the run.")
-flags.DEFINE_string("experiment_dir", None, "Output directory (default runs/<experiment>_s<seed>).")
-flags.DEFINE_float("experiment_learning_rate", None, "Adam learning rate of dc_ign_dsprites "
-                   "(default: the model's, 1e-4).")
-flags.DEFINE_string("experiment_init_from", None, "A saved model whose weights and step start "
-                    "dc_ign_dsprites (trainers.train's --init_from).")
-flags.DEFINE_string("experiment_data_source", None, "Source of dSprites for infogan_dsprites and "
-                    "dc_ign_dsprites (default: the data set's, the fitted renderer; "
-                    "procedural_v1 reproduces runs made before it).")
-flags.DEFINE_multi_string("experiment_model_arg", [], "Extra model hyperparameter key=value for "
-                          "the trained experiments (infogan_dsprites, infogan_digits, "
-                          "dc_ign_dsprites), e.g. free_batch_weight=1.")
+def define_flags(flag_values):
+    define = cli.definer(flag_values)
+    define("enum", "experiment", None, "Which experiment to run.", enum_values=EXPERIMENTS)
+    define("integer", "experiment_steps", None, "Training steps (default: the experiment's).")
+    define("integer", "experiment_seed", 0, "Seed of the run.")
+    define("string", "experiment_dir", None, "Output directory (default "
+           "runs/<experiment>_s<seed>).")
+    define("float", "experiment_learning_rate", None, "Adam learning rate of dc_ign_dsprites "
+           "(default: the model's, 1e-4).")
+    define("string", "experiment_init_from", None, "A saved model whose weights and step start "
+           "dc_ign_dsprites (trainers.train's --init_from).")
+    define("string", "experiment_data_source", None, "Source of dSprites for infogan_dsprites and "
+           "dc_ign_dsprites (default: the data set's, the fitted renderer; procedural_v1 "
+           "reproduces runs made before it).")
+    define("multi_string", "experiment_model_arg", [], "Extra model hyperparameter key=value for "
+           "the trained experiments (infogan_dsprites, infogan_digits, dc_ign_dsprites), e.g. "
+           "free_batch_weight=1.")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -85,7 +90,7 @@ def infogan_dsprites(out, seed=0, steps=3000, model_args=None, num_points=10_000
     from trainers import train
     from zoo import metrics, models
 
-    config = train.default_config(
+    config = TrainConfig(
         model="infogan", network="infogan64", latent_dim=4, dataset="dsprites",
         model_args={"num_categories": 3, "noise_dim": 10, **(model_args or {})},
         steps=steps, batch_size=64, seed=seed, checkpoint_every=500, image_every=1000,
@@ -127,7 +132,7 @@ def infogan_digits(out, seed=0, steps=1000, model_args=None, num_points=10_000,
     from trainers import train
     from zoo import metrics, models
 
-    config = train.default_config(
+    config = TrainConfig(
         model="infogan", network="infogan28", latent_dim=2, dataset="digits",
         model_args={"num_categories": 10, "noise_dim": 62, **(model_args or {})},
         steps=steps, batch_size=batch_size, seed=seed, checkpoint_every=500, image_every=1000,
@@ -323,11 +328,11 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
     model_args = dict(model_args or {})
     latents_per_factor = model_args.get("latents_per_factor")
     latent_dim = 5 if latents_per_factor is None else sum(latents_per_factor)
-    config = train.default_config(model="dc_ign", latent_dim=latent_dim, dataset="dsprites",
-                                  steps=steps, learning_rate=learning_rate, init_from=init_from,
-                                  batch_size=64, seed=seed, checkpoint_every=500,
-                                  model_args=model_args, image_every=1000, data_source=data_source,
-                                  eval_batches=4, output_dir=str(out / "run"))
+    config = TrainConfig(model="dc_ign", latent_dim=latent_dim, dataset="dsprites",
+                         steps=steps, learning_rate=learning_rate, init_from=init_from,
+                         batch_size=64, seed=seed, checkpoint_every=500,
+                         model_args=model_args, image_every=1000, data_source=data_source,
+                         eval_batches=4, output_dir=str(out / "run"))
     results = train.run(config)
     model = models.load(out / "run" / "model.keras")
     data = zoo.data.get("dsprites", source=data_source)
@@ -417,18 +422,16 @@ def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learni
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.run refuses stray arguments
     FLAGS = flags.FLAGS
     if FLAGS.experiment is None:
         raise app.UsageError(f"--experiment is required: one of {EXPERIMENTS}.")
     logging.set_verbosity(logging.WARNING)
-    from trainers.train import parse_model_args
-
     run(FLAGS.experiment, FLAGS.experiment_seed, FLAGS.experiment_steps, FLAGS.experiment_dir,
-        parse_model_args(FLAGS.experiment_model_arg), FLAGS.experiment_learning_rate,
+        parse_key_values(FLAGS.experiment_model_arg, "--experiment_model_arg"),
+        FLAGS.experiment_learning_rate,
         FLAGS.experiment_init_from, FLAGS.experiment_data_source)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

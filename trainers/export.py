@@ -11,8 +11,12 @@ from trainers import cli
 from zoo import models
 from zoo.export import endpoints_of, export_saved_model
 
-flags.DEFINE_string("model_path", None, "The .keras file to export.", required=True)
-flags.DEFINE_string("output_dir", None, "Where to write the SavedModel.", required=True)
+
+def define_flags(flag_values):
+    flags.DEFINE_string("model_path", None, "The .keras file to export.", required=True,
+                        flag_values=flag_values)
+    flags.DEFINE_string("output_dir", None, "Where to write the SavedModel.", required=True,
+                        flag_values=flag_values)
 
 
 def main(argv):
@@ -24,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

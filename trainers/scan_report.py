@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
+from trainers import cli
 from zoo import data as zoo_data
 from zoo import models, scan_scores, visualize
 from zoo.symbols import OPERATORS, recombination_triples
@@ -92,29 +93,26 @@ def report(model, data, seed=0, num_samples=1000, num_concepts=100, samples_per_
     return result
 
 
-def _flag(kind, name, default, help_text):
-    """Define a flag unless another trainer module in this process already did (same meaning)."""
-    if name not in flags.FLAGS:
-        getattr(flags, f"DEFINE_{kind}")(name, default, help_text)
-
-
-_flag("string", "model_path", None, "The SCAN model (.keras) to score.")
-_flag("string", "dataset", "dsprites", "Ground-truth data set name.")
-_flag("string", "data_source", None, "Where images come from (the data set's default).")
-_flag("integer", "seed", 0, "Seed of every draw.")
-_flag("string", "output", None, "JSON path (default: scan_scores.json beside the model).")
-_flag("string", "picture", None, "PNG of sym2img samples (default: sym2img.png beside the model).")
-_flag("multi_string", "concept", [], "A concept of the picture as comma-separated words "
-      "(repeatable; default: a few single words and pairs and the held-out combinations).")
-_flag("integer", "num_samples", 1000, "Images for the img2sym and classifier accuracies.")
-_flag("integer", "num_concepts", 100, "Random concepts (and recombination pairs per operator).")
-_flag("integer", "samples_per_concept", 32, "Images sampled per concept.")
-_flag("integer", "classifier_steps", 2000, "Training steps of the attribute classifier.")
+def define_flags(flag_values):
+    """The command line (the data set flags as trainers.train has them)."""
+    define = cli.definer(flag_values)
+    define("string", "model_path", None, "The SCAN model (.keras) to score.", required=True)
+    cli.define_data_flags(flag_values)
+    define("integer", "seed", 0, "Seed of every draw.")
+    define("string", "output", None, "JSON path (default: scan_scores.json beside the model).")
+    define("string", "picture", None, "PNG of sym2img samples (default: sym2img.png beside the "
+           "model).")
+    define("multi_string", "concept", [], "A concept of the picture as comma-separated words "
+           "(repeatable; default: a few single words and pairs and the held-out combinations).")
+    define("integer", "num_samples", 1000, "Images for the img2sym and classifier accuracies.")
+    define("integer", "num_concepts", 100, "Random concepts (and recombination pairs per "
+           "operator).")
+    define("integer", "samples_per_concept", 32, "Images sampled per concept.")
+    define("integer", "classifier_steps", 2000, "Training steps of the attribute classifier.")
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.run refuses stray arguments
     FLAGS = flags.FLAGS
     model = models.load(FLAGS.model_path)
     if not isinstance(model, models.SCAN):
@@ -132,5 +130,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags.mark_flag_as_required("model_path")
-    app.run(main)
+    cli.run(main, define_flags)

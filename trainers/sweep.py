@@ -13,20 +13,21 @@ A spec (YAML or JSON; trainers/sweeps/ has the presets) names:
     seeds: [0, 1]                    # or a count: 3 means 0, 1, 2
     steps: 30
     batch_size: 64
-    train_args: {checkpoint_every: 10}   # any other trainers.train setting
+    train_args: {checkpoint_every: 10}   # any other trainers.train setting (TrainConfig)
     metrics: mig,sap                 # scored after training (trainers.evaluate); "all" for the suite
     metric_args: []                  # trainers.evaluate --metric_arg values
     resources: {cpus_per_trial: 1, threads: 1}
     udr: true                        # unsupervised model selection across each setting's seeds
 
-Each trial trains into `<output_dir>/trials/<model>_<key>=<value>..._s<seed>` and is then scored
-into its `metrics.json`. Trials run as Ray tasks (a local Ray sized to this machine unless
-`--address` names a running cluster). A rerun of the same command skips finished trials and resumes
-unfinished ones from their checkpoints; a failing trial is reported with its log and the others go
-on. Results: `results.csv` and `results.jsonl` (one row per trial: settings, steps, wall time, loss
-terms, metrics), `udr.csv` and `udr_selection.json` (UDR per trial, the chosen trial per model,
-Spearman correlation of UDR with each supervised metric), and one plot per model and metric in
-`plots/`.
+Every trial's settings are checked as a `trainers.config.TrainConfig` (types, ranges, names) before
+anything trains. Each trial trains into `<output_dir>/trials/<model>_<key>=<value>..._s<seed>` and
+is then scored into its `metrics.json`. Trials run as Ray tasks (a local Ray sized to this machine
+unless `--address` names a running cluster). A rerun of the same command skips finished trials and
+resumes unfinished ones from their checkpoints; a failing trial is reported with its log and the
+others go on. Results: `results.csv` and `results.jsonl` (one row per trial: settings, steps, wall
+time, loss terms, metrics), `udr.csv` and `udr_selection.json` (UDR per trial, the chosen trial per
+model, Spearman correlation of UDR with each supervised metric), and one plot per model and metric
+in `plots/`.
 """
 from __future__ import annotations
 

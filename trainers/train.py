@@ -9,6 +9,10 @@ TensorBoard logs (`tensorboard --logdir <output_dir>/tensorboard`), `config.json
 people), and at the end `model.keras`, `saved_model/` (TF Serving), `results.json` and PNGs of
 reconstructions and latent traversals.
 
+In Python: `run(TrainConfig(model="beta_vae", model_args={"beta": 4}, steps=1000))`. TrainConfig
+(trainers/config.py) is the one schema of the settings: every flag below is one of its fields,
+checked (type, range, known names) before anything is built.
+
 A resumable checkpoint is these files of the run directory, and only these (copy them to resume the
 run elsewhere, e.g. into another directory or a later session):
 - `checkpoint_state.json`: the manifest: the run's identity (its settings, the images' data
@@ -45,7 +49,6 @@ value where lower is better).
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -65,6 +68,8 @@ from trainers.callbacks import (
     StopAtStep,
     TensorBoardLogger,
 )
+from trainers.config import RUN_KEYS, TrainConfig
+from trainers.process_state import global_seeds, op_determinism
 from trainers.run_dir import (
     LOCK,
     CheckpointStore,
@@ -78,118 +83,38 @@ from trainers.run_dir import (
 from zoo import export, models, visualize
 from zoo.data.dsprites_render import V1_DATA_SOURCE, canonical_data_source
 
-flags.DEFINE_string("model", "beta_vae", f"Model name: one of {sorted(models.MODELS)}.")
-flags.DEFINE_multi_string("model_arg", [], "Model hyperparameter as key=value, e.g. beta=4 "
-                          "(repeat the flag for several).")
-flags.DEFINE_integer("latent_dim", None, "Number of (continuous) latent dimensions (default: the "
-                     "model's own: 10 for the β-VAE family and CascadeVAE-C, 6 for CascadeVAE "
-                     "and the JointVAE presets, 2 for InfoGAN).")
-flags.DEFINE_string("network", "conv64", "Encoder/decoder pair (see zoo.networks.NETWORKS).")
-flags.DEFINE_string("dataset", "dsprites", "Ground-truth data set name.")
-flags.DEFINE_string("data_source", None,
-                    "Where images come from (default: the data set's first source; for "
-                    "dSprites procedural, the renderer fitted to the real frames): "
-                    "procedural, procedural_v1 (the first renderer), npz, or tfds.")
-flags.DEFINE_string("output_dir", None, "Run directory (default runs/<model>_<dataset>_s<seed>).")
-flags.DEFINE_string("init_from", None,
-                    "A saved model (model.keras or a checkpoint) of the same model, network, "
-                    "latent size and input shape whose weights start this run. Its step counter, "
-                    "and so any schedule and the data stream's position, carries on (--steps "
-                    "counts it); the optimizer starts fresh.")
-flags.DEFINE_integer("steps", 300_000, "Training iterations in total (a resumed run counts "
-                     "the steps it has done).")
-flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_float("learning_rate", None, "Adam learning rate (β1 0.9, β2 0.999, ε 1e-8); default: "
-                   "the model's own (1e-4; JointVAE presets 5e-4).")
-flags.DEFINE_integer("seed", 0, "Seed of weights, data order and noise.")
-flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
-flags.DEFINE_integer("log_every", 100, "Steps between TensorBoard scalar summaries.")
-flags.DEFINE_integer("image_every", 5000, "Steps between TensorBoard image summaries.")
-flags.DEFINE_integer("eval_batches", 16, "Held-out batches for the final loss terms.")
-flags.DEFINE_bool("deterministic", True, "Deterministic TF ops (exact resume, repeatable runs).")
-flags.DEFINE_bool("export", True, "Write a SavedModel at the end.")
-flags.DEFINE_string("eval_metrics", "", "Metrics scored at the end into results.json: 'all' or a "
-                    "comma-separated list of zoo.metrics names ('' = none).")
-flags.DEFINE_integer("eval_every", 0, "Steps between periodic metric evaluations (0 = none).")
-flags.DEFINE_string("eval_every_metrics", "", "Metrics of the periodic evaluations (default: "
-                    "--eval_metrics).")
-flags.DEFINE_multi_string("eval_metric_arg", [], "Metric parameter as [metric.]name=value, e.g. "
-                          "num_train=1000 (repeat the flag for several).")
-flags.DEFINE_string("keep_best", None, "Keep the model of the best periodic evaluation of this "
-                    "value, <metric>/<value> as in metrics_history.jsonl (e.g. "
-                    "unsupervised_accuracy/accuracy), as best.keras.")
-flags.DEFINE_integer("threads", 0, "CPU threads for TF's intra-op and inter-op pools (0: TF's "
-                     "default, every core). Two runs side by side on a 2-core machine: 1 each.")
-flags.DEFINE_enum("keep_best_mode", "max", ["max", "min"], "Whether --keep_best keeps the highest "
-                  "or the lowest value.")
-flags.DEFINE_enum("on_nan", "stop", ["stop", "skip_batch"], "When a loss term or gradient is NaN "
-                  "or infinite (the update is never applied): stop with an error, or skip the "
-                  "batch and go on (stopping after 20 skipped steps in a row).")
-flags.DEFINE_integer("checkpoints_kept", 2, "How many of the newest checkpoints to keep (a "
-                     "damaged newest one falls back to the one before).")
 
-# The flags that are training settings (`default_config`); --model_arg and --eval_metric_arg are
-# parsed into model_args and eval_metric_args.
-SETTING_FLAGS = (
-    "model", "latent_dim", "network", "dataset", "data_source", "output_dir", "init_from",
-    "steps", "batch_size", "learning_rate", "seed", "checkpoint_every", "log_every",
-    "image_every", "eval_batches", "deterministic", "export", "eval_metrics", "eval_every",
-    "eval_every_metrics", "keep_best", "keep_best_mode", "on_nan", "checkpoints_kept")
-
-# Settings that define a run: a rerun into the same output_dir must repeat them (steps may grow).
-RUN_KEYS = ("model", "model_args", "latent_dim", "network", "dataset", "data_source",
-            "batch_size", "learning_rate", "seed", "init_from")
-
-
-def parse_model_args(pairs):
-    """["beta=4", "c_max=25"] → {"beta": 4, "c_max": 25} (values parsed as JSON when they can be)."""
-    kwargs = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--model_arg must look like key=value, got {pair!r}.")
-        try:
-            kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key] = value
-    return kwargs
-
-
-def default_config(**overrides):
-    """The run configuration with the flags' defaults; keyword arguments override them."""
-    config = {name: flags.FLAGS[name].default for name in SETTING_FLAGS}
-    config.update(model_args={}, verbose=1 if sys.stdout.isatty() else 2, eval_metric_args=[])
-    unknown = set(overrides) - set(config)
-    if unknown:
-        raise ValueError(f"Unknown training settings {sorted(unknown)}.")
-    config.update(overrides)
-    if config["output_dir"] is None:
-        config["output_dir"] = f"runs/{config['model']}_{config['dataset']}_s{config['seed']}"
-    return config
+def define_flags(flag_values):
+    """The command line: a flag per TrainConfig setting (trainers/config.py has their help and
+    defaults) and --threads, which sizes the process's thread pools."""
+    TrainConfig.define_flags(flag_values)
+    flags.DEFINE_integer("threads", 0, "CPU threads for TF's intra-op and inter-op pools (0: TF's "
+                         "default, every core). Two runs side by side on a 2-core machine: 1 "
+                         "each.", flag_values=flag_values)
 
 
 def build_model(config, observation_shape=None):
-    """The compiled model of `config`; its input shape is the data set's `observation_shape`
-    unless a --model_arg sets input_shape."""
+    """The compiled model of `config` (a TrainConfig); its input shape is the data set's
+    `observation_shape` unless a --model_arg sets input_shape."""
     # None: the model's own default (latent size, learning rate), e.g. CascadeVAE's m = 6.
-    sizes = {} if config["latent_dim"] is None else {"latent_dim": config["latent_dim"]}
-    if observation_shape is not None and "input_shape" not in config["model_args"]:
+    sizes = {} if config.latent_dim is None else {"latent_dim": config.latent_dim}
+    if observation_shape is not None and "input_shape" not in config.model_args:
         sizes["input_shape"] = tuple(observation_shape)
     try:
-        model = models.get(config["model"], network=config["network"], seed=config["seed"],
-                           **sizes, **config["model_args"])
+        model = models.get(config.model, network=config.network, seed=config.seed,
+                           **sizes, **config.model_args)
     except TypeError as error:
-        raise ValueError(f"Bad --model_arg for {config['model']!r}: {error}") from None
+        raise ValueError(f"Bad --model_arg for {config.model!r}: {error}") from None
     if getattr(model, "owns_optimizer_settings", False):
         # A model with its own optimiser settings, set by model arguments (InfoGAN's two Adams).
-        if config["learning_rate"] is not None:
-            raise ValueError(f"{config['model']!r} sets its learning rates through model "
+        if config.learning_rate is not None:
+            raise ValueError(f"{config.model!r} sets its learning rates through model "
                              "arguments (see its docstring), not --learning_rate.")
         model.compile()
-    elif config["learning_rate"] is None:
+    elif config.learning_rate is None:
         model.compile()  # the model's default optimizer (JointVAE: its preset's rate)
     else:
-        model.compile(optimizer=models.default_optimizer(config["learning_rate"]))
+        model.compile(optimizer=models.default_optimizer(config.learning_rate))
     return model
 
 
@@ -221,19 +146,6 @@ def _versions():
             "numpy": np.__version__}
 
 
-def check_settings(config):
-    """Refuse settings that cannot make a sound run, before anything is built or written."""
-    for key in ("steps", "batch_size", "checkpoint_every", "log_every", "image_every",
-                "checkpoints_kept"):
-        if int(config[key]) < 1:
-            raise ValueError(f"{key} must be ≥ 1, got {config[key]!r}.")
-    rate = config["learning_rate"]
-    if rate is not None and not (math.isfinite(float(rate)) and float(rate) > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {rate!r}.")
-    if config["on_nan"] not in ("stop", "skip_batch"):
-        raise ValueError(f"on_nan must be 'stop' or 'skip_batch', got {config['on_nan']!r}.")
-
-
 def memory_estimate(model):
     """Bytes the run will need at least: the weights with their gradients and Adam's two slots
     (4 copies), and the traversal picture (`zoo.visualize.traversal_grid` decodes 9 codes of
@@ -263,7 +175,7 @@ def run_identity(config, data):
     the same directory must repeat them (steps may grow). What the images are decides, not the
     --data_source spelling: the same name can mean other images after a renderer update, and two
     names (e.g. the default and `procedural`) can mean the same images."""
-    return {**{key: config[key] for key in RUN_KEYS if key != "data_source"},
+    return {**{key: getattr(config, key) for key in RUN_KEYS if key != "data_source"},
             "data": data.data_source}
 
 
@@ -285,9 +197,10 @@ RUN_FILES = ("checkpoint.keras", "model.keras", "results.json", "best.keras", "b
 
 
 def _resume_or_start(out, store, config, identity, data):
-    """(model, elapsed_before): the run's newest usable checkpoint, or a fresh model when `out`
-    holds no run. A directory with run files but no checkpoint manifest is refused: retraining
-    it from zero would silently overwrite what is there."""
+    """(model, elapsed_before, config): the run's newest usable checkpoint, or a fresh model when
+    `out` holds no run; the config takes the saved run's latent size and learning rate where it
+    left them to the model. A directory with run files but no checkpoint manifest is refused:
+    retraining it from zero would silently overwrite what is there."""
     manifest = store.manifest()
     if manifest is not None:
         # Settings first: a run with other settings is refused before its files are read.
@@ -295,10 +208,11 @@ def _resume_or_start(out, store, config, identity, data):
         hint = " (--data_source=procedural_v1 resumes it)" if saved["data"] == V1_DATA_SOURCE \
             and identity["data"] != V1_DATA_SOURCE else ""
         check_identity(saved, identity, out, hint)
-        config.update({k: identity[k] for k in ("latent_dim", "learning_rate")})
+        config = config.replace(latent_dim=identity["latent_dim"],
+                                learning_rate=identity["learning_rate"])
         model, entry = store.restore(models.load)
         print(f"Resuming from {out / entry['file']} at step {int(model.global_step.numpy())}.")
-        return model, entry.get("train_wall_time_s", 0.0)
+        return model, entry.get("train_wall_time_s", 0.0), config
     leftovers = sorted(p.name for p in out.iterdir()
                        if p.name in RUN_FILES or p.name.startswith("checkpoint-"))
     if leftovers:
@@ -307,38 +221,47 @@ def _resume_or_start(out, store, config, identity, data):
             f"({store.manifest_path.name}) to resume from; refusing to train over them. Restore "
             "the run's checkpoint files, or use another --output_dir.")
     model = build_model(config, data.observation_shape)
-    if config["init_from"]:
-        initialise_from(model, config["init_from"])
-        print(f"Starting from the weights of {config['init_from']} at step "
+    if config.init_from:
+        initialise_from(model, config.init_from)
+        print(f"Starting from the weights of {config.init_from} at step "
               f"{int(model.global_step.numpy())}.")
-    return model, 0.0
+    return model, 0.0, config
 
 
 def run(config):
-    """Train (or resume) the run described by `config` (see `default_config`) and write its
-    outputs. Returns the results dict that is also written to results.json."""
-    check_settings(config)
-    evaluation = _metric_settings(config)
-    if config["deterministic"]:
-        tf.config.experimental.enable_op_determinism()
-    data = zoo.data.get(config["dataset"], source=config["data_source"])
-    print(f"Data: {data.data_source}", flush=True)
-    identity = run_identity(config, data)
+    """Train (or resume) the run described by `config` (a TrainConfig) and write its outputs.
+    Returns the results dict that is also written to results.json.
 
-    keras.utils.set_random_seed(config["seed"])  # also required by deterministic random ops
-    out = Path(config["output_dir"])
+    Op determinism and the global random seeds are set for the run only (trainers.process_state):
+    the caller's process has its own settings back when this returns or raises."""
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"run() takes a TrainConfig, got {type(config).__name__} (a dict of "
+                        "settings becomes one with TrainConfig.from_dict).")
+    config = config.resolved()
+    evaluation = _metric_settings(config)
+    with op_determinism(config.deterministic):
+        data = zoo.data.get(config.dataset, source=config.data_source)
+        print(f"Data: {data.data_source}", flush=True)
+        identity = run_identity(config, data)
+        # Seeded as well as stateless: deterministic random ops refuse to run unseeded.
+        with global_seeds(config.seed):
+            return _run_in_directory(config, data, identity, evaluation)
+
+
+def _run_in_directory(config, data, identity, evaluation):
+    out = config.directory
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         with RunLock(out):
-            store = CheckpointStore(out, config["checkpoints_kept"])
-            model, elapsed_before = _resume_or_start(out, store, config, identity, data)
+            store = CheckpointStore(out, config.checkpoints_kept)
+            model, elapsed_before, config = _resume_or_start(out, store, config, identity, data)
             if model.image_shape != tuple(data.observation_shape):
                 raise ValueError(f"Model input shape {model.image_shape} does not match the data "
                                  f"set's observation shape {tuple(data.observation_shape)}.")
             check_memory(model)
             write_json(out / "config.json",
-                       {**config, "data_source_description": data.data_source})
+                       {**config.to_dict(), "data_source_description": data.data_source})
             return _train_and_finish(model, data, config, out, store, identity, elapsed_before,
                                      evaluation)
     except BaseException:
@@ -350,14 +273,13 @@ def run(config):
 
 
 def _train_and_finish(model, data, config, out, store, identity, elapsed_before, evaluation):
-    fixed_images = data.sample_observations(8, np.random.default_rng(config["seed"]))
-    start, steps, every = int(model.global_step.numpy()), int(config["steps"]), \
-        int(config["checkpoint_every"])
+    fixed_images = data.sample_observations(8, np.random.default_rng(config.seed))
+    start, steps, every = int(model.global_step.numpy()), config.steps, config.checkpoint_every
     checkpoint = Checkpoint(store, every, identity, elapsed_before)
-    tensorboard = TensorBoardLogger(out / "tensorboard", fixed_images, config["log_every"],
-                                    config["image_every"], data.data_source)
+    tensorboard = TensorBoardLogger(out / "tensorboard", fixed_images, config.log_every,
+                                    config.image_every, data.data_source)
     periodic = [MetricsCallback(data, evaluation["periodic"], evaluation["every"],
-                                writer=tensorboard.writer, seed=config["seed"],
+                                writer=tensorboard.writer, seed=config.seed,
                                 params=evaluation["params"], common=evaluation["common"],
                                 history_path=out / "metrics_history.jsonl",
                                 best=evaluation["best"])
@@ -370,71 +292,55 @@ def _train_and_finish(model, data, config, out, store, identity, elapsed_before,
         # The guard comes first (a diverged step stops before anything of it is saved), then the
         # evaluations, then the checkpoint (a resumed run redoes the evaluations after it).
         model.fit(
-            model.training_stream(data, config["batch_size"], seed=config["seed"],
-                                  start_step=start),
+            model.training_stream(data, config.batch_size, seed=config.seed, start_step=start),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
-            steps_per_epoch=every, verbose=config["verbose"], shuffle=False,
-            callbacks=[DivergenceGuard(config["on_nan"])] + periodic
+            steps_per_epoch=every, verbose=config.verbose, shuffle=False,
+            callbacks=[DivergenceGuard(config.on_nan)] + periodic
             + [checkpoint, StopAtStep(steps), tensorboard])
         checkpoint.save()
     return finish(model, data, config, out, checkpoint.elapsed(), evaluation)
 
 
 def _metric_settings(config):
-    """The metric names and parameters of --eval_metrics/--eval_every, checked before training."""
+    """The metric names and parameters of --eval_metrics/--eval_every (TrainConfig has checked
+    them), and the keeper of the best model."""
     from zoo import metrics as zoo_metrics
 
-    every = int(config.get("eval_every") or 0)
-    if every < 0:
-        raise ValueError(f"eval_every must be ≥ 0, got {every!r}.")
-    final = zoo_metrics.resolve_metric_names(config.get("eval_metrics") or "")
-    periodic = zoo_metrics.resolve_metric_names(
-        config.get("eval_every_metrics") or config.get("eval_metrics") or "")
-    if every and not periodic:
-        raise ValueError("eval_every is set but no metrics are: give --eval_every_metrics or "
-                         "--eval_metrics.")
-    params, common = zoo_metrics.parse_metric_args(config.get("eval_metric_args") or [])
-    if final or periodic or params or common:
-        zoo_metrics.check_metric_params(list(dict.fromkeys(final + periodic)), params, common)
-    best = None
-    if config.get("keep_best"):
-        name, mode = config["keep_best"], config.get("keep_best_mode") or "max"
-        if not every:
-            raise ValueError("--keep_best needs periodic evaluations: set --eval_every.")
-        if name.partition("/")[0] not in periodic or not name.partition("/")[2]:
-            raise ValueError(f"--keep_best must name a value <metric>/<value> of a periodic "
-                             f"metric ({', '.join(periodic)}), got {name!r}.")
-        best = BestModel(config["output_dir"], name, mode)
-    return {"final": final, "periodic": periodic, "every": every, "params": params,
+    final = zoo_metrics.resolve_metric_names(config.eval_metrics)
+    periodic = zoo_metrics.resolve_metric_names(config.eval_every_metrics or config.eval_metrics)
+    params, common = zoo_metrics.parse_metric_args(config.eval_metric_args)
+    best = BestModel(config.output_dir, config.keep_best, config.keep_best_mode) \
+        if config.keep_best else None
+    return {"final": final, "periodic": periodic, "every": config.eval_every, "params": params,
             "common": common, "best": best}
 
 
 def finish(model, data, config, out, wall_time, evaluation=None):
     """Final artifacts: model.keras, SavedModel, PNGs, held-out loss terms and results.json."""
     save_model(model, out / "model.keras")
-    if config["export"]:
+    if config.export:
         export.export_saved_model(model, out / "saved_model")
-    images = data.sample_observations(8, np.random.default_rng(config["seed"]))
+    images = data.sample_observations(8, np.random.default_rng(config.seed))
     pictures = {
         "reconstructions": visualize.save_png(visualize.reconstruction_grid(model, images),
                                               out / "reconstructions.png"),
         "traversals": visualize.save_traversals(model, images[0], out / "traversals.png"),
     } if len(model.image_shape) == 3 else {}  # vector observations (pinwheel): no image grids
-    held_out = model.evaluate(model.evaluation_stream(data, config["batch_size"],
-                                                      seed=config["seed"] + 1_000_003),
-                              steps=config["eval_batches"], return_dict=True, verbose=0)
+    held_out = model.evaluate(model.evaluation_stream(data, config.batch_size,
+                                                      seed=config.seed + 1_000_003),
+                              steps=config.eval_batches, return_dict=True, verbose=0)
     results = {
-        "config": {k: v for k, v in config.items() if k != "verbose"},
+        "config": {k: v for k, v in config.to_dict().items() if k != "verbose"},
         "model_config": model.get_config(),
         "data_source": data.data_source,
         "steps": int(model.global_step.numpy()),
-        "seed": config["seed"],
+        "seed": config.seed,
         "train_wall_time_s": round(wall_time, 1),
         "final_loss_terms": {k: float(v) for k, v in held_out.items()},
-        "final_loss_terms_note": f"mean over {config['eval_batches']} held-out batches of "
-                                 f"{config['batch_size']} fresh samples",
+        "final_loss_terms_note": f"mean over {config.eval_batches} held-out batches of "
+                                 f"{config.batch_size} fresh samples",
         "artifacts": {"model": "model.keras",
-                      "saved_model": "saved_model" if config["export"] else None,
+                      "saved_model": "saved_model" if config.export else None,
                       **{k: Path(v).name for k, v in pictures.items()}},
         "versions": _versions(),
     }
@@ -445,7 +351,7 @@ def finish(model, data, config, out, wall_time, evaluation=None):
 
         from zoo import metrics as zoo_metrics
 
-        scored = zoo_metrics.evaluate(data, model, evaluation["final"], config["seed"],
+        scored = zoo_metrics.evaluate(data, model, evaluation["final"], config.seed,
                                       common=evaluation["common"], **evaluation["params"])
         results["metrics"] = scored["metrics"]
         results["metrics_skipped"] = scored["skipped"]
@@ -458,8 +364,7 @@ def finish(model, data, config, out, wall_time, evaluation=None):
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    del argv  # cli.run refuses stray arguments
     FLAGS = flags.FLAGS
     if FLAGS.threads < 0:
         raise app.UsageError(f"--threads must be ≥ 0, got {FLAGS.threads}.")
@@ -467,14 +372,12 @@ def main(argv):
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
     logging.set_verbosity(logging.WARNING)  # TF's INFO chatter (SavedModel writing) hides ours
-    config = default_config(**{name: FLAGS[name].value for name in SETTING_FLAGS})
-    config["model_args"] = parse_model_args(FLAGS.model_arg)
-    config["eval_metric_args"] = list(FLAGS.eval_metric_arg)
+    config = TrainConfig.from_flags(FLAGS)
     started = time.time()
     results = run(config)
     print(json.dumps(results["final_loss_terms"], indent=2))
-    print(f"Done in {time.time() - started:.0f}s: {config['output_dir']}")
+    print(f"Done in {time.time() - started:.0f}s: {results['config']['output_dir']}")
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, define_flags)

@@ -63,7 +63,7 @@ class Run:
     entry: str
     phase: str | None
     directory: Path
-    settings: dict  # trainers.train settings (default_config keys)
+    settings: dict  # trainers.train settings (TrainConfig fields)
     repo: Path  # the run is started here, and its paths are relative to it
 
     @property
@@ -75,17 +75,17 @@ class Run:
         return int(self.settings["steps"])
 
     def config(self, **overrides):
-        """The full trainers.train configuration of this run (defaults filled in)."""
-        from trainers import train
+        """The run's trainers.train TrainConfig (defaults filled in)."""
+        from trainers.config import TrainConfig
 
-        return train.default_config(**{**self.settings, "output_dir": str(self.directory),
-                                       **overrides})
+        return TrainConfig.from_dict({**self.settings, "output_dir": str(self.directory),
+                                      **overrides})
 
 
 def _settings_of(entry, name, defaults):
-    from trainers import train
+    from trainers.config import TrainConfig
 
-    known = set(train.SETTING_FLAGS) | {"model_args", "eval_metric_args"}
+    known = set(TrainConfig.command_line_settings())
     settings = {k: v for k, v in defaults.items()}
     for key in RUN_SETTINGS:
         if key in entry and key != "train_args":
@@ -158,6 +158,12 @@ def load_plan(path=DEFAULT_PLAN, repo=REPO):
             runs.append(run)
             previous = run
         entries[name] = (entry, runs)
+    for _, runs in entries.values():  # every setting's type, range and names, before training
+        for run in runs:
+            try:
+                run.config()
+            except ValueError as error:
+                raise PlanError(f"{run.label}: {error}") from None
     return entries
 
 
@@ -522,7 +528,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
     settings = last.config()
     log(f"{name}: scoring with {entry.get('metrics', 'all')}")
     report = evaluate.run(last.directory / "model.keras", metrics=entry.get("metrics", "all"),
-                          dataset=settings["dataset"], data_source=settings["data_source"],
+                          dataset=settings.dataset, data_source=settings.data_source,
                           seed=seed, output=last.directory / "metrics.json",
                           metric_args=entry.get("metric_args", []), log=None)
     registry_dir = Path(registry_dir)
@@ -544,7 +550,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
 
         model = models.load(keras_file)
         presets = preset_record(model, archive, Path(scratch))
-        data = zoo.data.get(settings["dataset"], source=settings["data_source"])
+        data = zoo.data.get(settings.dataset, source=settings.data_source)
         images = data.sample_observations(1000, np.random.default_rng(seed))
         kl = visualize.kl_per_dimension(model, images)
         pictures = {
@@ -567,7 +573,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
                                                                   for r in runs],
                  "train_wall_time_s": results["train_wall_time_s"], "hardware": artifacts["hardware"],
                  "kl_per_latent": [round(float(v), 4) for v in kl],
-                 "dataset": settings["dataset"], "dataset_source": settings["data_source"],
+                 "dataset": settings.dataset, "dataset_source": settings.data_source,
                  "metrics_seed": seed, "metric_params": metric_params(report),
                  "paper_steps": entry.get("paper_steps")}
         record = pretrained.publish(

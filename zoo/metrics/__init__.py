@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import math
 import numbers
 import time
@@ -32,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from zoo.key_values import parse_key_values
 from zoo.metrics.beta_vae_score import beta_vae_score
 from zoo.metrics.core import (
     ModelRepresentation,
@@ -192,21 +192,15 @@ def _jsonable(value):
 
 def parse_metric_args(pairs: Sequence[str]) -> tuple[dict, dict]:
     """["mig.num_bins=10", "num_train=1000"] → (per-metric {"mig": {"num_bins": 10}}, common
-    {"num_train": 1000}); values are parsed as JSON when they can be ("null" → None)."""
+    {"num_train": 1000}); values are read as JSON when they can be ("null" → None), as
+    `zoo.key_values` reads every key=value argument."""
     per_metric: dict[str, dict] = {}
     common: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"a metric argument must look like [metric.]name=value, got {pair!r}")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
+    for key, parsed in parse_key_values(pairs, "a metric argument").items():
         metric, dot, name = key.rpartition(".")
         if dot:
             if metric not in METRICS:
-                raise ValueError(f"unknown metric {metric!r} in {pair!r}")
+                raise ValueError(f"unknown metric {metric!r} in the metric argument {key!r}")
             per_metric.setdefault(metric, {})[name] = parsed
         else:
             common[name] = parsed
