@@ -126,18 +126,23 @@ def test_config_json_of_older_run_directories_reads_with_todays_defaults(tmp_pat
     assert config.eval_metric_args == ["factor_vae_score_cascade.normalize_over=10000"]
 
 
-@pytest.mark.parametrize("entry", sorted(p.name for p in STASH.iterdir() if p.is_dir()))
-def test_the_stashed_runs_resume_under_their_plan_entries_settings(entry):
+# Each stashed run: an entry's directory, or one per phase of an entry with phases.
+STASHED_RUNS = sorted(str(p.parent.relative_to(STASH)) for p in STASH.glob("**/manifest.json"))
+
+
+@pytest.mark.parametrize("stashed", STASHED_RUNS)
+def test_the_stashed_runs_resume_under_their_plan_entries_settings(stashed):
     """The runs stashed in pretrained/in_progress/ (either checkpoint format: the first keeps the
     settings in config.json) are the ones `trainers.zoo build` resumes: their saved identity must
     equal the identity today's TrainConfig of the plan entry gives, or the rerun is refused."""
-    run = zoo_build.load_plan()[entry][1][-1]
+    entry, _, phase = stashed.partition("/")
+    run, = [r for r in zoo_build.load_plan()[entry][1] if (r.phase or "") == phase]
     config = run.config()
     data = zoo.data.get(config.dataset, source=config.data_source)
-    manifest = CheckpointStore(STASH / entry).manifest()
+    manifest = CheckpointStore(STASH / stashed).manifest()
     assert manifest["format"] in (1, 2)
     check_identity(train._saved_identity(manifest["run"], data), train.run_identity(config, data),
-                   STASH / entry)
+                   STASH / stashed)
 
 
 @pytest.mark.slow  # loads a CascadeVAE checkpoint and trains one step: about a minute
