@@ -60,7 +60,7 @@ def test_profile_step_prints_parts_layers_and_op_types():
                           "--steps=1", "--batch_size=8"], cwd=REPO, check=True,
                          capture_output=True, text=True, timeout=600).stdout
     lines = out.splitlines()
-    assert lines[0].startswith("beta_vae train step from step 0, batch 8, 1 thread(s)")
+    assert lines[0].startswith("beta_vae train step from step 0, batch 8, 1 thread")
     parts = {line.split()[0]: line for line in lines[2:7]}
     assert set(parts) == {"part", "decoder", "encoder", "posterior_head", "other"}
     totals = [float(parts[p].split()[-1].rstrip("%")) for p in parts if p != "part"]

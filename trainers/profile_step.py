@@ -3,21 +3,21 @@ r"""Where one training step's time goes, from TensorFlow's profiler trace.
     python -m trainers.profile_step --model=beta_vae
     python -m trainers.profile_step --model=cascade_vae --start_step=80000   # its discrete stage
 
-Traces --steps steps of `model.train_step` (a fixed batch of dSprites images, so no input
-pipeline; one TF thread by default, so ops run one after another and their times add up) and
-prints the fraction of the summed op time
+Traces --steps steps of `model.train_step` on a fixed batch of dSprites images (no input
+pipeline) with one TF thread, so the ops run one after another and their times add up to the
+step, and prints the share of the op time
 
 - by part: forward and backward (ops under `gradient_tape/`) of each of the model's sub-networks
-  (encoder, decoder, discriminator, ...); everything else (loss, optimizer update, input checks) is
-  "other";
+  (encoder, decoder, discriminator, ...); everything else (loss, optimizer update, input checks)
+  is "other";
 - by layer of those sub-networks (forward, backward);
 - by op type (oneDNN kernels keep their `_Mkl` names).
 
-Fractions, not times: a trace on a busy machine is slower, not differently shaped (the load
-average is printed beside it), once the stretches where the thread waited for a core are left out:
-an op's time is its fastest over the traced steps. An op's time is its own, without the ops it
-runs inside it (the branches of a tf.cond). A backward pass written by hand (CascadeVAE's discrete stage) is not under
-`gradient_tape/` and counts as forward.
+Shares, not times: a trace on a busy machine is slower, not differently shaped (the load average
+is printed beside it), once the stretches where the thread waited for a core are left out: an
+op's time is its fastest over the traced steps, and its own, without the ops it runs inside it
+(the branches of a tf.cond). A backward pass written by hand (CascadeVAE's discrete stage) is not
+under `gradient_tape/` and counts as forward. Figures: docs/performance.md.
 """
 import collections
 import glob
@@ -45,8 +45,6 @@ def define_flags(flag_values):
     define("integer", "steps", 30, "Traced steps (after two untraced warm-up steps).")
     define("integer", "start_step", 0, "The model's global_step before profiling (CascadeVAE's "
            "discrete stage: 80000).")
-    define("integer", "threads", 1, "TF intra-op and inter-op threads (0: TF's default; with "
-           "several threads ops overlap and their times no longer add up to the step).")
     define("bool", "keras_layers", False, "Build the model with keras.layers.Conv2DTranspose "
            "instead of zoo.networks.Conv2DTranspose.")
     define("integer", "top", 12, "Rows of the op-type table.")
@@ -163,9 +161,9 @@ def _table(title, totals, total, top):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    if FLAGS.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
+    # One thread: the ops run one after another, so their times add up to the step.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.experimental.enable_op_determinism()  # as trainers.train
     keras.utils.set_random_seed(0)
     model_args = parse_key_values(FLAGS.model_arg, "--model_arg")
@@ -195,7 +193,7 @@ def main(argv):
         by_layer[part, layer, direction] += seconds
         by_type[op_type] += seconds
     print(f"{FLAGS.model} train step from step {FLAGS.start_step}, batch {count}, "
-          f"{FLAGS.threads or 'default'} thread(s), {FLAGS.steps} traced steps; load average "
+          f"1 thread, {FLAGS.steps} traced steps; load average "
           f"{load_before:.2f} before, {load_after:.2f} after, on {os.cpu_count()} cores")
     print(f"op time (fastest per op) = {100 * total / wall:.0f}% of the wall time of a step "
           "(less on a busy machine); fractions below are of the op time")
