@@ -10,6 +10,14 @@ is visible. Another model against a baseline, in one run, as a ratio of step tim
     python -m trainers.benchmark --model=cascade_vae --start_step=80000 --baseline=beta_vae
 
 (--start_step=80000 puts CascadeVAE in its discrete stage; the solvers' own time is printed too.)
+The same model built with Keras' own Conv2DTranspose instead of zoo.networks' (the reference of the
+faster layer), one TF thread, as on a machine packed with one run per core:
+
+    python -m trainers.benchmark --baseline_keras_layers --threads=1 --clock=cpu
+
+(--clock=cpu times by the process's CPU time, which a busy machine disturbs less than wall time;
+with --threads=1 the matmul peak is one thread's too.) Figures and their commands:
+docs/performance.md.
 """
 import os
 import time
@@ -21,7 +29,7 @@ from absl import app, flags
 
 import zoo.data
 from trainers import cli
-from zoo import models
+from zoo import models, networks
 from zoo.files import write_json
 from zoo.key_values import parse_key_values
 
@@ -44,6 +52,15 @@ def define_flags(flag_values):
     define("string", "baseline", None, "Also time this model (default hyperparameters) in the "
            "same run, alternating with --model on the in-memory arrays, and report the ratio of "
            "step times (this CPU is noisy: only ratios within one run compare).")
+    define("bool", "baseline_keras_layers", False, "Use as the baseline --model itself (same "
+           "hyperparameters and --start_step) built with keras.layers.Conv2DTranspose instead of "
+           "zoo.networks.Conv2DTranspose.")
+    define("enum", "clock", "wall", "Time steps by wall clock, or by this process's CPU time "
+           "(all its threads): on a busy machine CPU time counts the work and not the waits for a "
+           "core, so with --threads=1 it compares two computations' costs more steadily than wall "
+           "time does.", enum_values=["wall", "cpu"])
+    define("integer", "threads", 0, "TF intra-op and inter-op threads, and PyTorch's threads with "
+           "--against (0: the libraries' defaults).")
 
 
 def matmul_gflops(n=2048, repeats=20):
@@ -51,10 +68,11 @@ def matmul_gflops(n=2048, repeats=20):
     b = tf.random.normal((n, n))
     matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
     matmul().numpy()
-    start = time.perf_counter()
+    clock = _clock()
+    start = clock()
     for _ in range(repeats):
         matmul().numpy()
-    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+    return 2 * n**3 * repeats / (clock() - start) / 1e9
 
 
 def flops_per_step(model, batch_size):
@@ -77,27 +95,45 @@ def flops_per_step(model, batch_size):
     return model_analyzer.profile(concrete.graph, options=options).total_float_ops
 
 
+_train_functions = {}
+
+
 def time_steps(model, iterator, steps):
-    train = tf.function(model.train_step)
-    train(next(iterator))  # trace outside the timed region
-    start = time.perf_counter()
+    if id(model) not in _train_functions:  # traced once per model, outside the timed region
+        _train_functions[id(model)] = tf.function(model.train_step)
+    train = _train_functions[id(model)]
+    train(next(iterator))  # a warm-up step outside the timed region
+    clock = _clock()
+    start = clock()
     for _ in range(steps):
         logs = train(next(iterator))
     float(logs["loss"])
-    return steps / (time.perf_counter() - start)
+    return steps / (clock() - start)
 
 
 def time_peer(step, steps):
     step()  # warm-up outside the timed region
-    start = time.perf_counter()
+    clock = _clock()
+    start = clock()
     for _ in range(steps):
         step()
-    return steps / (time.perf_counter() - start)
+    return steps / (clock() - start)
+
+
+def _clock():
+    return time.process_time if flags.FLAGS.clock == "cpu" else time.perf_counter
 
 
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    if FLAGS.threads < 0:
+        raise app.UsageError(f"--threads must be ≥ 0, got {FLAGS.threads}.")
+    if FLAGS.threads:  # before TF runs any op
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.threads)
+    if FLAGS.baseline and FLAGS.baseline_keras_layers:
+        raise app.UsageError("Give --baseline or --baseline_keras_layers, not both.")
     peer = None
     if FLAGS.against == "pytorch":
         if FLAGS.model != "beta_vae" or FLAGS.model_arg:
@@ -105,7 +141,7 @@ def main(argv):
                                  "--model_arg at their defaults.")
         from trainers import torch_peer
         try:
-            peer = torch_peer.build_step(FLAGS.batch_size)
+            peer = torch_peer.build_step(FLAGS.batch_size, threads=FLAGS.threads or None)
         except ImportError as error:
             raise app.UsageError(str(error)) from None
     if FLAGS.deterministic:
@@ -117,8 +153,13 @@ def main(argv):
     model.compile()
     model.global_step.assign(FLAGS.start_step)
     baseline = models.get(FLAGS.baseline, seed=0) if FLAGS.baseline else None
+    if FLAGS.baseline_keras_layers:
+        with networks.keras_conv_transpose():
+            baseline = models.get(FLAGS.model, seed=0, **model_args)
     if baseline is not None:
         baseline.compile()
+        if FLAGS.baseline_keras_layers:
+            baseline.global_step.assign(FLAGS.start_step)
     images = data.sample(4096, np.random.default_rng(0))[1]
 
     def in_memory_batches(a_model):
@@ -157,11 +198,14 @@ def main(argv):
         "fraction_of_matmul_peak": (None if flops is None
                                     else medians["in_memory"] * flops / 1e9 / peak),
         "model_args": model_args, "start_step": FLAGS.start_step,
+        "threads": FLAGS.threads, "clock": FLAGS.clock,
+        "load_average_before": load_before, "load_average_after": os.getloadavg(),
     }
     if baseline is not None:
         # The ratio within each round (the two models timed back to back), then the median over
         # rounds: a burst of load from other processes moves one round, not the figure.
-        result["baseline"] = FLAGS.baseline
+        result["baseline"] = (f"{FLAGS.model} with keras.layers.Conv2DTranspose"
+                              if FLAGS.baseline_keras_layers else FLAGS.baseline)
         result["step_time_ratio_per_round"] = [
             b / m for b, m in zip(rates["baseline_in_memory"], rates["in_memory"])]
         result["step_time_ratio_vs_baseline"] = float(
@@ -195,9 +239,11 @@ def main(argv):
         print(f"  float32 matmul peak   {peak:6.0f} GFLOP/s; a step is {flops / 1e9:.2f} GFLOP → "
               f"{100 * result['fraction_of_matmul_peak']:.0f}% of peak")
     if baseline is not None:
-        print(f"  {FLAGS.baseline} (in-memory) {medians['baseline_in_memory']:6.1f} steps/s → a "
-              f"{FLAGS.model} step (from step {FLAGS.start_step}) costs "
-              f"{result['step_time_ratio_vs_baseline']:.2f}× a {FLAGS.baseline} step")
+        spread = result["step_time_ratio_per_round"]
+        print(f"  {result['baseline']} (in-memory) {medians['baseline_in_memory']:6.1f} steps/s → "
+              f"a {FLAGS.model} step (from step {FLAGS.start_step}) costs "
+              f"{result['step_time_ratio_vs_baseline']:.3f}× a baseline step (rounds "
+              f"{min(spread):.3f}–{max(spread):.3f})")
     if peer is not None:
         versus = result["against_pytorch"]
         print(f"  PyTorch {versus['torch_version']} ({versus['torch_threads']} threads) "
@@ -206,6 +252,8 @@ def main(argv):
               f"{versus['step_time_ratio_range'][1]:.2f}); load average "
               f"{versus['load_average_before'][0]:.2f} before, {versus['load_average_after'][0]:.2f} "
               "after (a busy machine flatters TF: PyTorch's threads suffer more from it)")
+    print(f"  threads {FLAGS.threads or 'default'}, {FLAGS.clock} clock; load average {load_before[0]:.2f} before, "
+          f"{result['load_average_after'][0]:.2f} after")
     for solver, ms in result.get("solver_ms_per_batch", {}).items():
         print(f"  solver {solver:22s} {ms:6.2f} ms per batch of {FLAGS.batch_size}")
     if FLAGS.output:

@@ -9,9 +9,10 @@ r"""The zoo build: train, keep across sessions, and publish every model of pretr
 Every plan entry is one ordinary `trainers.train` run (or, with `phases`, a few runs each starting
 from the previous one's model), in its own directory, so a killed build rerun with the same command
 resumes every run exactly and each run can be inspected alone. `build` runs `--parallel` of them at
-once with `--threads` TF threads each (on 2 cores two 1-thread runs beat one 2-thread run: see
-docs/performance.md when measured) and restores a run from `pretrained/in_progress/` when its
-directory has no checkpoint (run directories do not outlive a session; the stash is committed).
+once with `--threads` TF threads each (default 2 × 1: on 2 cores two 1-thread runs train 1.13× as
+many steps/s in total as one 2-thread run, docs/performance.md) and restores a run from
+`pretrained/in_progress/` when its directory has no checkpoint (run directories do not outlive a
+session; the stash is committed).
 """
 from __future__ import annotations
 

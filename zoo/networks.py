@@ -8,8 +8,106 @@ so their weights exist as soon as the model is constructed.
 Each NETWORKS entry declares the observation shapes it accepts (`accepted_shapes(name)`):
 images of a fixed height×width (conv64, conv64_dlib, conv28, dcgan32, tcvae_mlp) or vectors (D,)
 (mlp, for the pinwheel's 2-D points); other shapes are refused with a clear error.
+
+The transposed convolutions are `Conv2DTranspose` below: Keras' layer with the same weights, the
+same saved form and the same numbers (to float rounding), computed faster on CPU where the output
+has few channels (docs/performance.md).
 """
+import contextlib
+
 import keras
+import tensorflow as tf
+
+
+def _overlap_add_4x4_stride2(inputs, kernel):
+    """conv2d_transpose(inputs, kernel, strides=2, padding="SAME") for a 4×4 kernel
+    [4, 4, C_out, C_in], as one matmul and an overlap-add. Output pixel 2i + t − 1 receives input
+    pixel i through kernel tap t (pad_before = 1); writing t = 2q + p, the taps with the same q land
+    on one copy of the input grid shifted by q."""
+    batch = tf.shape(inputs)[0]
+    height, width, channels_in = inputs.shape[1], inputs.shape[2], inputs.shape[3]
+    channels_out = kernel.shape[2]
+    taps = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [channels_in, 16 * channels_out])
+    patches = tf.reshape(tf.matmul(tf.reshape(inputs, [-1, channels_in]), taps),
+                         [batch, height, width, 2, 2, 2, 2, channels_out])  # (qy, py, qx, px)
+    summed = 0.0
+    for qy in (0, 1):
+        for qx in (0, 1):
+            summed += tf.pad(patches[:, :, :, qy, :, qx, :, :],
+                             [[0, 0], [qy, 1 - qy], [qx, 1 - qx], [0, 0], [0, 0], [0, 0]])
+    full = tf.reshape(tf.transpose(summed, [0, 1, 3, 2, 4, 5]),
+                      [batch, 2 * height + 2, 2 * width + 2, channels_out])
+    return full[:, 1:2 * height + 1, 1:2 * width + 1, :]
+
+
+@tf.custom_gradient
+def _conv_transpose_4x4_stride2(inputs, kernel):
+    """`_overlap_add_4x4_stride2` forward; backward by the two ops of TensorFlow's registered
+    gradient of conv2d_transpose (Conv2D for the input, Conv2DBackpropFilter for the kernel), which
+    run at full speed: the gradients are those of Keras' layer, bit for bit, given the same
+    upstream gradient."""
+    scope = tf.get_current_name_scope()
+
+    def gradient(upstream):
+        # Named as TensorFlow names the ops of a registered gradient (trainers.profile_step).
+        with tf.name_scope(f"gradient_tape/{scope}/" if scope else None):
+            return (tf.nn.conv2d(upstream, kernel, strides=2, padding="SAME"),
+                    tf.raw_ops.Conv2DBackpropFilter(input=upstream, filter_sizes=tf.shape(kernel),
+                                                    out_backprop=inputs, strides=[1, 2, 2, 1],
+                                                    padding="SAME"))
+    return _overlap_add_4x4_stride2(inputs, kernel), gradient
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` with the same kernel layout [h, w, out, in], arguments, weights
+    and results, faster on CPU for a 4×4, stride-2, "same" layer whose output has at most a quarter
+    as many channels as its input (the decoders' last layer, e.g. 32 → 1): TensorFlow's CPU
+    conv2d_transpose runs such a layer at a few percent of the machine's matmul speed, so its
+    forward pass is one matmul plus an overlap-add here (equal to ~1e-7 relative) and its backward
+    pass is TensorFlow's own. Other configurations run Keras' computation unchanged.
+
+    The class keeps Keras' class name on purpose: a `.keras` file addresses a layer's weights by
+    the snake-cased class name (`conv2d_transpose`, `conv2d_transpose_1`, ...), so files written
+    with either class load into the other."""
+
+    def _overlap_add_applies(self, inputs):
+        return (self.rank == 2 and self.data_format == "channels_last"
+                and tuple(self.kernel_size) == (4, 4) and tuple(self.strides) == (2, 2)
+                and self.padding == "same" and tuple(self.dilation_rate) == (1, 1)
+                and self.output_padding is None and None not in tuple(inputs.shape[1:])
+                and 4 * self.filters <= inputs.shape[-1])
+
+    def call(self, inputs):
+        if not self._overlap_add_applies(inputs):
+            return super().call(inputs)
+        outputs = _conv_transpose_4x4_stride2(inputs, tf.convert_to_tensor(self.kernel))
+        if self.use_bias:  # as Keras' own call
+            outputs = keras.ops.add(outputs, keras.ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        if self.activation is not None:
+            return self.activation(outputs)
+        return outputs
+
+
+_conv_transpose_class = Conv2DTranspose  # what the builders use; see keras_conv_transpose()
+
+
+def conv_transpose(*args, **kwargs):
+    """A transposed-convolution layer (`Conv2DTranspose`'s arguments) for a network builder."""
+    return _conv_transpose_class(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def keras_conv_transpose():
+    """Networks (and models) built inside this context use `keras.layers.Conv2DTranspose` itself:
+    the reference the faster layer is tested and timed against (`trainers.benchmark
+    --baseline_keras_layers`)."""
+    global _conv_transpose_class
+    previous, _conv_transpose_class = _conv_transpose_class, keras.layers.Conv2DTranspose
+    try:
+        yield
+    finally:
+        _conv_transpose_class = previous
 
 
 def _conv64_encoder(input_shape, late_kernel):
@@ -27,10 +125,10 @@ def _deconv64_decoder(code_dim, output_shape):
         keras.layers.Dense(256, activation="relu"),
         keras.layers.Dense(1024, activation="relu"),
         keras.layers.Reshape((4, 4, 64)),
-        keras.layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same"),
+        conv_transpose(64, 4, strides=2, padding="same", activation="relu"),
+        conv_transpose(32, 4, strides=2, padding="same", activation="relu"),
+        conv_transpose(32, 4, strides=2, padding="same", activation="relu"),
+        conv_transpose(output_shape[-1], 4, strides=2, padding="same"),
     ]
 
 
@@ -80,9 +178,9 @@ def _dcgan32_decoder(code_dim, output_shape):
         keras.Input(shape=(code_dim,)),
         keras.layers.Dense(4 * 4 * 256, activation="relu"),
         keras.layers.Reshape((4, 4, 256)),
-        keras.layers.Conv2DTranspose(128, 4, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2DTranspose(64, 4, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same"),
+        conv_transpose(128, 4, strides=2, padding="same", activation="relu"),
+        conv_transpose(64, 4, strides=2, padding="same", activation="relu"),
+        conv_transpose(output_shape[-1], 4, strides=2, padding="same"),
     ]
 
 
@@ -102,8 +200,8 @@ def _conv28_decoder(code_dim, output_shape):
         keras.layers.Dense(256, activation="relu"),
         keras.layers.Dense(7 * 7 * 64, activation="relu"),
         keras.layers.Reshape((7, 7, 64)),
-        keras.layers.Conv2DTranspose(32, 4, strides=2, padding="same", activation="relu"),
-        keras.layers.Conv2DTranspose(output_shape[-1], 4, strides=2, padding="same"),
+        conv_transpose(32, 4, strides=2, padding="same", activation="relu"),
+        conv_transpose(output_shape[-1], 4, strides=2, padding="same"),
     ]
 
 

@@ -367,7 +367,8 @@ class CascadeVAE(VAE):
         for layer in self.decoder.layers:
             if isinstance(layer, keras.layers.Reshape):
                 continue
-            if type(layer) not in (keras.layers.Dense, keras.layers.Conv2DTranspose):
+            if type(layer) not in (keras.layers.Dense, keras.layers.Conv2DTranspose,
+                                   networks.Conv2DTranspose):
                 return False
             if layer.activation not in (_RELU, _LINEAR):
                 return False

@@ -57,7 +57,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions
+from zoo import distributions, networks
 from zoo.models.base import (
     SecondOptimizer,
     TrainingState,
@@ -113,10 +113,9 @@ def build_generator(network, code_dim, image_shape):
               keras.layers.Dense(int(np.prod(start))), _batch_norm(), keras.layers.ReLU(),
               keras.layers.Reshape(start)]
     for width in widths:
-        layers += [keras.layers.Conv2DTranspose(width, 4, strides=2, padding="same"),
+        layers += [networks.conv_transpose(width, 4, strides=2, padding="same"),
                    _batch_norm(), keras.layers.ReLU()]
-    layers.append(keras.layers.Conv2DTranspose(channels, 4, strides=2, padding="same",
-                                               name="logits"))
+    layers.append(networks.conv_transpose(channels, 4, strides=2, padding="same", name="logits"))
     return keras.Sequential(layers, name="generator")
 
 
