@@ -33,7 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions, networks
+from zoo import distributions, networks, seeds
+from zoo.checks import check_int
 
 
 def default_optimizer(learning_rate=1e-4):
@@ -89,9 +90,7 @@ def check_images(x, image_shape):
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+    return check_int(name, value, minimum=1)
 
 
 def sample_count(n):
@@ -171,9 +170,8 @@ class TrainingState:
 
     def training_seed(self, purpose=0):
         """The int64 [2] stateless seed of the current training step's draw for `purpose`: a pure
-        function of (seed, global_step, purpose)."""
-        return tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64),
-                         self.global_step.value])
+        function of (seed, global_step, purpose), in the models' layout of `zoo.seeds`."""
+        return seeds.training_seed(self.seed, self.global_step.value, purpose)
 
     @property
     def metrics(self):
@@ -303,9 +301,7 @@ class VAE(TrainingState, keras.Model):
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         self.image_shape = tuple(int(s) for s in input_shape)
         self.network, self.likelihood_name, self.posterior = network, likelihood, posterior
-        # A model always has a concrete seed, stored in its config, so a saved model resumes the
-        # same noise sequence.
-        self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        self.seed = seeds.resolve(seed)
         self.encoder = networks.build_encoder(network, self.image_shape)
         self.posterior_head = distributions.GaussianPosteriorHead(
             self.latent_dim, posterior, name="posterior_head")
