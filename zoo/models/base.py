@@ -189,6 +189,10 @@ class TrainingState:
         gradients = list(gradients)
         finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
                                           for g in gradients if g is not None])
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # Scaled float16 gradients overflow now and then by design: the wrapper then skips
+            # the update itself and lowers its scale. That is not a divergence.
+            finite_gradients = tf.constant(True)
         mask = tf.add_n(bits + [tf.cast(tf.logical_not(finite_gradients), tf.int32)
                                 * (1 << (len(names) - 1))])
         if not optimizer.built:  # variables cannot be created inside the cond below
@@ -455,8 +459,12 @@ class VAE(TrainingState, keras.Model):
         saved_state = self.begin_training_step()
         with tf.GradientTape() as tape:
             terms = compute_terms()
+            # Under a mixed_float16 policy `compile` wraps the optimizer in a LossScaleOptimizer:
+            # the scaled loss keeps float16 gradients from underflowing, and the wrapper unscales
+            # them. Any other optimizer returns the loss as it is.
+            scaled_loss = self.optimizer.scale_loss(terms["loss"])
         variables = self.trainable_variables
-        gradients = tape.gradient(terms["loss"], variables)
+        gradients = tape.gradient(scaled_loss, variables)
         nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)
         return self.end_training_step(terms, nonfinite, saved_state)
 
