@@ -553,7 +553,7 @@ def digits():
 
 
 def test_digits_is_an_offline_28x28_mnist_stand_in_with_one_class_factor(digits):
-    assert isinstance(digits, data.LabelledArrayData) and digits.name == "digits"
+    assert isinstance(digits, data.ArrayGroundTruthData) and digits.name == "digits"
     assert digits.observation_shape == (28, 28, 1)
     assert digits.factor_names == ("class",) and digits.factor_sizes == (10,)
     assert digits.num_images == 1797 and digits.complete

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo import data
+from zoo import data, seeds
 from zoo.data import ColorDSprites, NoisyDSprites, Pinwheel, ScreamDSprites, pinwheel
 from zoo.data.dsprites import DSPRITES_FACTOR_NAMES, DSPRITES_FACTOR_SIZES
-from zoo.data.ground_truth import _NOISE_FOLD, _RNG_ALG, GroundTruthData
+from zoo.data.ground_truth import GroundTruthData
 
 VARIANTS = ("color_dsprites", "noisy_dsprites", "scream_dsprites")
 
@@ -32,8 +32,7 @@ def batches(dataset, n):
 
 def stream_noise_seed(seed, step):
     """The seed GroundTruthData.stream gives a batch's observation noise."""
-    step_seed = GroundTruthData._stream_seed(seed, step)
-    return tf.random.experimental.stateless_fold_in(step_seed, _NOISE_FOLD, alg=_RNG_ALG)
+    return seeds.fold(seeds.derive(seed, step, seeds.DATA_STREAM), seeds.OBSERVATION_NOISE)
 
 
 # ----------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from zoo.data import (
     ArrayImageData,
     GroundTruthData,
     ImageData,
-    LabelledArrayData,
     ObservationData,
 )
 
@@ -39,7 +38,7 @@ EXPECTED = {
          "label_shape", "label_orientation"),
     ),
     "smallnorb": (
-        LabelledArrayData, (64, 64, 1), ("category", "elevation", "azimuth", "lighting"),
+        ArrayGroundTruthData, (64, 64, 1), ("category", "elevation", "azimuth", "lighting"),
         (5, 9, 18, 6), "smallnorb",
         ("label_category", "label_elevation", "label_azimuth", "label_lighting"),
     ),
@@ -55,9 +54,9 @@ EXPECTED = {
         ("label_object_color", "label_object_shape", "label_object_size", "label_camera_height",
          "label_background_color", "label_horizontal_axis", "label_vertical_axis"),
     ),
-    "mnist": (LabelledArrayData, (28, 28, 1), ("class",), (10,), "mnist", ("label",)),
+    "mnist": (ArrayGroundTruthData, (28, 28, 1), ("class",), (10,), "mnist", ("label",)),
     "fashion_mnist": (
-        LabelledArrayData, (28, 28, 1), ("class",), (10,), "fashion_mnist", ("label",),
+        ArrayGroundTruthData, (28, 28, 1), ("class",), (10,), "fashion_mnist", ("label",),
     ),
     "celeba": (ArrayImageData, (64, 64, 3), None, None, "celeb_a", ()),
 }
@@ -94,6 +93,9 @@ def test_loads_under_mock_data_with_the_right_shape_and_factors(mocked, name):
         assert isinstance(dataset, ImageData) and not dataset.has_factors
     else:
         assert isinstance(dataset, GroundTruthData) and dataset.has_factors
+        several = name in ("smallnorb", "mnist", "fashion_mnist")  # instances, a class's images
+        assert dataset.several_per_combination == several
+        assert dataset.one_observation_per_combination == (not several)
         assert dataset.factor_names == names
         assert dataset.factor_sizes == sizes
     if isinstance(dataset, ImageData) or getattr(dataset, "complete", False):
@@ -200,13 +202,14 @@ def test_max_examples_limits_what_is_read(tmp_path):
 # ----------------------------------------------------------------------------
 
 
-def test_labelled_array_data_picks_uniformly_among_a_combinations_images():
+def test_array_data_with_several_images_per_combination_picks_uniformly_among_them():
     images = np.arange(6, dtype=np.uint8).reshape(6, 1, 1, 1)
     labels = np.array([[0], [1], [0], [1], [0], [2]])
-    labelled = LabelledArrayData(
+    labelled = ArrayGroundTruthData(
         images, labels, factor_sizes=(3,), factor_names=("c",), name="t",
-        data_source="t", max_value=255,
+        data_source="t", max_value=255, several_per_combination=True,
     )
+    assert not labelled.one_observation_per_combination
     assert labelled.complete
     np.testing.assert_array_equal(labelled.images_per_combination, [3, 2, 1])
     picks = labelled.images_from_factors(np.zeros((3000, 1), np.int64), rng=0).ravel() * 255

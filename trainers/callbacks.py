@@ -2,6 +2,8 @@
 periodic metrics and the best-scoring model, stopping at an exact step."""
 import json
 import math
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -18,12 +20,18 @@ from trainers.run_dir import (
 )
 from zoo import visualize
 
+#: The environment variable of the kill-and-resume tests: set to a step, the process SIGKILLs
+#: itself right after writing its first checkpoint at or past that step, where a kill leaves a run
+#: with nothing of the next interval saved. (A kill timed from outside may land before or after
+#: later steps, so the tests would not know what they resume from.)
+KILL_AFTER_CHECKPOINT = "ZOO_KILL_AFTER_CHECKPOINT"
+
 
 class Checkpoint(keras.callbacks.Callback):
     """Every `every` training steps (by the model's saved global_step), write the whole training
     state — weights, optimizer slots, step counter — as a checkpoint of `store` (a
     `trainers.run_dir.CheckpointStore`), with the run's `identity` and the cumulative training
-    wall time in its manifest."""
+    wall time in its manifest. (See KILL_AFTER_CHECKPOINT.)"""
 
     def __init__(self, store, every, identity, elapsed_before=0.0):
         super().__init__()
@@ -40,6 +48,9 @@ class Checkpoint(keras.callbacks.Callback):
 
     def save(self):
         self.store.save(self.model, self.identity, self.elapsed())
+        kill_after = os.environ.get(KILL_AFTER_CHECKPOINT)
+        if kill_after and int(self.model.global_step.numpy()) >= int(kill_after):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 class DivergenceGuard(keras.callbacks.Callback):

@@ -46,9 +46,10 @@ measurements, the settings and the data source.
   starts from a saved DC-IGN's weights and step (e.g. a single-factor-only run, continued with
   free batches mixed in).
 """
+import dataclasses
 import json
-import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +60,7 @@ from trainers.config import TrainConfig
 from zoo.files import write_json
 from zoo.key_values import parse_key_values
 
+# The names of REGISTRY (at the end), for the command line's choices.
 EXPERIMENTS = ("infogan_dsprites", "infogan_digits", "pinwheel_clustering", "dc_ign_dsprites")
 
 def define_flags(flag_values):
@@ -83,8 +85,7 @@ def define_flags(flag_values):
 # --------------------------------------------------------------------------------------------------
 # InfoGAN on procedural dSprites
 # --------------------------------------------------------------------------------------------------
-def infogan_dsprites(out, seed=0, steps=3000, model_args=None, num_points=10_000,
-                     data_source=None):
+def infogan_dsprites(out, seed, steps, model_args=None, num_points=10_000, data_source=None):
     """Train InfoGAN through trainers.train and score its categorical code against shape."""
     import zoo.data
     from trainers import train
@@ -124,8 +125,7 @@ def _categories(model, images, batch=500):
                            for i in range(0, len(images), batch)])
 
 
-def infogan_digits(out, seed=0, steps=1000, model_args=None, num_points=10_000,
-                   batch_size=128):
+def infogan_digits(out, seed, steps, model_args=None, num_points=10_000, batch_size=128):
     """Train InfoGAN (METHODS §9 MNIST settings) on `digits`; score its Cat(10) against the
     digit class."""
     import zoo.data
@@ -185,69 +185,18 @@ def aggregate_posterior_density(mean, logvar, grid):
     return np.exp(log_q.numpy())
 
 
-def _grid(size):
-    axis = np.linspace(-_EXTENT, _EXTENT, size, dtype=np.float32)
-    zx, zy = np.meshgrid(axis, axis[::-1])  # row 0 at the top = largest z₂
-    return np.stack([zx.ravel(), zy.ravel()], axis=1)
-
-
-def _colour(density):
-    """Density map [G, G] → RGB uint8 with a white → blue → dark-purple ramp (square-root scale)."""
-    value = np.sqrt(density / max(float(density.max()), 1e-30))
-    anchors = np.array([[255, 255, 255], [120, 170, 230], [40, 60, 170], [30, 10, 60]], float)
-    position = value * (len(anchors) - 1)
-    low = np.clip(np.floor(position).astype(int), 0, len(anchors) - 2)
-    t = (position - low)[..., None]
-    return ((1 - t) * anchors[low] + t * anchors[low + 1]).astype(np.uint8)
-
-
-def _to_pixel(points, size):
-    return ((points[:, 0] + _EXTENT) / (2 * _EXTENT) * (size - 1),
-            (_EXTENT - points[:, 1]) / (2 * _EXTENT) * (size - 1))
-
-
-def density_figure(path, panels, points, labels, size=220):
-    """One PNG: the data (coloured by arm) and one density panel per (title, density [G·G])."""
-    from PIL import Image, ImageDraw
-
-    classes = [(214, 39, 40), (44, 160, 44), (31, 119, 180), (255, 127, 14)]
-    title_height, margin = 18, 6
-    tiles = []
-    data_panel = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(data_panel)
-    xs, ys = _to_pixel(points, size)
-    for x, y, label in zip(xs, ys, labels):
-        draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=classes[int(label) % 4])
-    tiles.append(("pinwheel data (x)", data_panel))
-    for title, density in panels:
-        grid = math.isqrt(density.size)
-        tile = Image.fromarray(_colour(density.reshape(grid, grid))).resize((size, size),
-                                                                            Image.BILINEAR)
-        tiles.append((title, tile))
-    canvas = Image.new("RGB", (len(tiles) * (size + margin) + margin,
-                               size + title_height + 2 * margin), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i, (title, tile) in enumerate(tiles):
-        left = margin + i * (size + margin)
-        draw.text((left, margin), title, fill="black")
-        canvas.paste(tile, (left, margin + title_height))
-        draw.rectangle([left - 1, margin + title_height - 1, left + size,
-                        margin + title_height + size], outline=(150, 150, 150))
-    canvas.save(path)
-    return path
-
-
-def pinwheel_clustering(out, seed=0, epochs=500, grid_size=160):
-    """Train both settings on the 400 pinwheel points; write the density figure and measures."""
+def pinwheel_clustering(out, seed, steps, grid_size=160):
+    """Train both settings on the 400 pinwheel points for `steps` full-batch steps (an epoch
+    each); write the density figure and measures."""
     import keras
     import tensorflow as tf
 
     import zoo.data
-    from zoo import distributions, metrics
+    from zoo import distributions, metrics, visualize
     from zoo.models.decomposition_vae import inclusive_kl
 
     points, labels = zoo.data.pinwheel(rng=seed)
-    grid = _grid(grid_size)
+    grid = visualize.density_grid(grid_size, _EXTENT)
     locs = np.asarray(distributions.PINWHEEL_MIXTURE_LOCS, np.float32)
     radius = 2 * distributions.PINWHEEL_MIXTURE_SCALE
     prior = distributions.StructuredPrior("mixture", 2).distribution()
@@ -258,7 +207,7 @@ def pinwheel_clustering(out, seed=0, epochs=500, grid_size=160):
         model = pinwheel_model(seed=seed, **weights)
         model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=1e-8))
         started = time.time()
-        history = model.fit(tf.data.Dataset.from_tensors(points).repeat(), steps_per_epoch=epochs,
+        history = model.fit(tf.data.Dataset.from_tensors(points).repeat(), steps_per_epoch=steps,
                             epochs=1, verbose=0)
         wall = time.time() - started
         model.save(out / f"{name}.keras")
@@ -272,7 +221,7 @@ def pinwheel_clustering(out, seed=0, epochs=500, grid_size=160):
         nearest = np.linalg.norm(draws[:, None, :] - locs[None], axis=-1).min(axis=1)
         component = np.argmin(np.linalg.norm(mean[:, None, :] - locs[None], axis=-1), axis=1)
         measures[name] = {
-            **weights, "epochs": epochs, "train_wall_time_s": round(wall, 1),
+            **weights, "epochs": steps, "train_wall_time_s": round(wall, 1),
             "final_loss_terms": {k: float(v[-1]) for k, v in history.history.items()},
             "inclusive_kl_p_to_q": float(inclusive_kl(prior, prior_samples, tf.constant(mean),
                                                       tf.constant(logvar))),
@@ -285,7 +234,8 @@ def pinwheel_clustering(out, seed=0, epochs=500, grid_size=160):
     prior_draws = prior.sample(10_000, seed=tf.constant([seed, 2], tf.int32)).numpy()
     prior_share = float(np.mean(np.linalg.norm(prior_draws[:, None] - locs[None],
                                                axis=-1).min(axis=1) < radius))
-    figure = density_figure(out / "pinwheel_density.png", panels, points, labels)
+    figure = visualize.density_figure(out / "pinwheel_density.png", panels, points, labels,
+                                      points_title="pinwheel data (x)", extent=_EXTENT)
     return {"data_source": "pinwheel generator (4 classes x 100 points, radial std 0.1, "
                            "tangential std 0.3, rate 0.25), seed " + str(seed),
             "prior_mass_within_2_std_of_a_centre": prior_share, "settings": measures,
@@ -316,7 +266,7 @@ def latent_factor_correlations(codes, factors):
     return matrix
 
 
-def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None, init_from=None,
+def dc_ign_dsprites(out, seed, steps, model_args=None, learning_rate=None, init_from=None,
                     data_source=None):
     import zoo.data
     from trainers import train
@@ -383,35 +333,47 @@ def dc_ign_dsprites(out, seed=0, steps=3000, model_args=None, learning_rate=None
             "factor_names": list(data.factor_names)}
 
 
-DEFAULT_STEPS = {"infogan_dsprites": 3000, "infogan_digits": 1000, "pinwheel_clustering": 500,
-                 "dc_ign_dsprites": 3000}
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A named experiment: `function(out, seed, steps, **options)` and its defaults."""
+
+    function: Callable
+    #: training steps unless --experiment_steps says otherwise (epochs of pinwheel_clustering)
+    steps: int
+    #: the options of `run` the experiment takes (the others it sets itself)
+    options: frozenset = frozenset()
+
+
+#: The experiments, by the names EXPERIMENTS lists for the command line.
+REGISTRY = {
+    "infogan_dsprites": Experiment(infogan_dsprites, steps=3000,
+                                   options=frozenset({"model_args", "data_source"})),
+    "infogan_digits": Experiment(infogan_digits, steps=1000, options=frozenset({"model_args"})),
+    "pinwheel_clustering": Experiment(pinwheel_clustering, steps=500),
+    "dc_ign_dsprites": Experiment(dc_ign_dsprites, steps=3000, options=frozenset(
+        {"model_args", "learning_rate", "init_from", "data_source"})),
+}
 
 
 def run(experiment, seed=0, steps=None, output_dir=None, model_args=None, learning_rate=None,
         init_from=None, data_source=None):
     """Run one named experiment and write experiment.json; returns its content."""
-    if experiment not in EXPERIMENTS:
+    if experiment not in REGISTRY:
         raise ValueError(f"Unknown experiment {experiment!r}; expected one of {EXPERIMENTS}.")
-    if experiment != "dc_ign_dsprites" and (learning_rate is not None or init_from is not None):
-        raise ValueError(f"Only dc_ign_dsprites takes a learning rate or a model to start from; "
-                         f"{experiment} sets its own.")
-    if data_source is not None and not experiment.endswith("_dsprites"):
-        raise ValueError(f"{experiment} does not train on dSprites; it takes no data source.")
-    steps = DEFAULT_STEPS[experiment] if steps is None else int(steps)
+    spec = REGISTRY[experiment]
+    given = {name: value for name, value in (
+        ("model_args", model_args), ("learning_rate", learning_rate), ("init_from", init_from),
+        ("data_source", data_source)) if value not in (None, {})}
+    refused = sorted(set(given) - spec.options)
+    if refused:
+        takes = ", ".join(sorted(spec.options)) or "none"
+        raise ValueError(f"{experiment} sets its own {' and '.join(refused)}; the options it "
+                         f"takes: {takes}.")
+    steps = spec.steps if steps is None else int(steps)
     out = Path(output_dir or f"runs/{experiment}_s{seed}")
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    if experiment == "pinwheel_clustering":
-        result = pinwheel_clustering(out, seed=seed, epochs=steps)
-    elif experiment == "dc_ign_dsprites":
-        result = dc_ign_dsprites(out, seed=seed, steps=steps, model_args=model_args,
-                                 learning_rate=learning_rate, init_from=init_from,
-                                 data_source=data_source)
-    elif experiment == "infogan_dsprites":
-        result = infogan_dsprites(out, seed=seed, steps=steps, model_args=model_args,
-                                  data_source=data_source)
-    else:
-        result = globals()[experiment](out, seed=seed, steps=steps, model_args=model_args)
+    result = spec.function(out, seed=seed, steps=steps, **given)
     report = {"experiment": experiment, "seed": seed, "steps": steps,
               "model_args": dict(model_args or {}), "learning_rate": learning_rate,
               "init_from": init_from, **result,

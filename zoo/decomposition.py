@@ -35,7 +35,9 @@ and one of two estimators (both from Chen et al.):
   (N − B + 1)/(N·(B − 1)) entry beside it and 1/(B − 1) elsewhere; this module follows the paper's
   formula above.)
 
-Both the β-TCVAE loss (`zoo.models.tc_vae`) and `elbo_decomposition` use this module.
+Both the β-TCVAE loss (`zoo.models.tc_vae`) and the ELBO decomposition use this module: `decompose`
+is the decomposition of given posteriors and samples (a pure function), `elbo_decomposition` draws
+them from a model and a data set.
 """
 import math
 
@@ -166,9 +168,10 @@ def elbo_decomposition(data, model_or_encode_fn, num_samples=10_000, seed=0, est
     """Index-code MI, total correlation and dimension-wise KL of a model's posterior on a data set.
 
     Draws `num_samples` images i.i.d. from the ground-truth data set `data` (`data.sample`), encodes
-    them, draws one z_i ~ q(z|x_i) each, and estimates log q(z_i) and log q(z_i,d) with `estimator`
-    ("mss", the default, or "mws"), treating the num_samples points as one batch from a data set of
-    `dataset_size` points (default: `data.num_combinations`, e.g. 737,280 for dSprites). Then
+    them and draws one z_i ~ q(z|x_i) each; then `decompose` estimates log q(z_i) and log q(z_i,d)
+    with `estimator` ("mss", the default, or "mws"), treating the num_samples points as one batch
+    from a data set of `dataset_size` points (default: `data.num_combinations`, e.g. 737,280 for
+    dSprites), and takes
 
         index_code_mi     = mean_i [log q(z_i|x_i) − log q(z_i)]
         total_correlation = mean_i [log q(z_i) − Σ_d log q(z_i,d)]
@@ -204,10 +207,31 @@ def elbo_decomposition(data, model_or_encode_fn, num_samples=10_000, seed=0, est
     parts = [posterior(images[i:i + batch_size]) for i in range(0, num_samples, batch_size)]
     mean = np.concatenate([p[0] for p in parts])
     logvar = np.concatenate([p[1] for p in parts])
-    z = mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape).astype(np.float32)
-    mean_t, logvar_t, z_t = (tf.constant(a, tf.float32) for a in (mean, logvar, z))
+    z = posterior_samples(mean, logvar, rng)
+    return {**decompose(mean, logvar, z, dataset_size, estimator, block_elements),
+            "num_samples": num_samples, "dataset_size": int(dataset_size), "seed": seed,
+            "data_source": getattr(data, "data_source", None)}
 
-    latent_dim = mean.shape[1]
+
+def posterior_samples(mean, logvar, rng):
+    """One sample z_i = μ_i + σ_i·ε_i of each q(z|x_i) (float32 [n, d]), ε from the numpy
+    generator `rng`."""
+    return mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape).astype(np.float32)
+
+
+def decompose(mean, logvar, z, dataset_size, estimator="mss", block_elements=2**24):
+    """The ELBO decomposition of posterior samples: a pure function of its arguments.
+
+    mean, logvar, z: [n, d] (numpy or tensors): the posteriors q(z|x_i) of n data points and one
+    sample z_i ~ q(z|x_i) of each, treated as one batch from a data set of `dataset_size` points;
+    log q(z_i) and log q(z_i,d) are estimated with `estimator` ("mss" or "mws") in row blocks of
+    at most about `block_elements` entries of the n² × d matrix. Returns {"estimator",
+    "index_code_mi", "total_correlation", "dimension_wise_kl", "dimension_wise_kl_per_dim",
+    "kl_monte_carlo", "kl"} in nats (`elbo_decomposition` has the formulas).
+    """
+    check_estimator(estimator)
+    mean_t, logvar_t, z_t = (tf.constant(np.asarray(a, np.float32)) for a in (mean, logvar, z))
+    num_samples, latent_dim = mean_t.shape
     block = max(1, int(block_elements) // (num_samples * latent_dim))
     log_qz, log_qz_marginals = [], []
     for start in range(0, num_samples, block):
@@ -234,8 +258,4 @@ def elbo_decomposition(data, model_or_encode_fn, num_samples=10_000, seed=0, est
         "dimension_wise_kl_per_dim": [float(v) for v in dwkl_per_dim],
         "kl_monte_carlo": mi + tc + float(np.sum(dwkl_per_dim)),
         "kl": float(np.mean(np.sum(kl, axis=1))),
-        "num_samples": num_samples,
-        "dataset_size": int(dataset_size),
-        "seed": seed,
-        "data_source": getattr(data, "data_source", None),
     }

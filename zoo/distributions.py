@@ -47,7 +47,9 @@ class GaussianPosteriorHead(keras.layers.Layer):
             self.dense.build(input_shape)
 
     def call(self, features):
-        params = self.dense(features)
+        # float32 whatever the layers compute in: under a mixed_float16 policy the sampling, KL
+        # and log-densities downstream need float32 parameters.
+        params = tf.cast(self.dense(features), tf.float32)
         mean, raw = params[..., : self.latent_dim], params[..., self.latent_dim:]
         if self.parameterization == "exp_half_logvar":
             return mean, raw
@@ -106,6 +108,12 @@ def categorical_kl_to_uniform(logits):
 # --------------------------------------------------------------------------------------------------
 # Likelihoods p(x|z): the decoder outputs one parameter per pixel and channel
 # --------------------------------------------------------------------------------------------------
+def _float32(params):
+    """Decoder outputs as float32: a decoder under a mixed_float16 policy computes in float16, and
+    the reconstruction term is summed over thousands of pixels."""
+    return tf.cast(params, tf.float32)
+
+
 class Likelihood(keras.layers.Layer):
     """Base of the decoder heads. `distribution(params)` has event shape = the observation shape
     (its last `event_ndims` axes: 3 for images, 1 for vector observations), so `log_prob(x)` is
@@ -122,10 +130,10 @@ class Likelihood(keras.layers.Layer):
         raise NotImplementedError
 
     def log_prob(self, x, params):
-        return self.distribution(params).log_prob(x)
+        return self.distribution(_float32(params)).log_prob(x)
 
     def mean(self, params):
-        return self.distribution(params).mean()
+        return self.distribution(_float32(params)).mean()
 
     def call(self, params):
         return self.mean(params)

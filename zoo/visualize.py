@@ -1,9 +1,11 @@
-"""Pictures of a trained model: latent traversals, reconstructions, KL per dimension, and what
-each category of a discrete code draws.
+"""Pictures of a trained model: latent traversals, reconstructions, KL per dimension, what each
+category of a discrete code draws, and densities over a 2-D latent space.
 
 Functions return float arrays in [0, 1] of shape [H, W, C] (so TensorBoard can take them as they
 are) and `save_png` writes them, with optional row labels, as an 8-bit PNG.
 """
+import math
+
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
@@ -155,3 +157,56 @@ def save_category_picture(model, data, factor, path, rows_per_value=2, seed=0):
     name = data.factor_names[factor]
     labels = [f"{name}={value} -> {code}" for value, code in zip(factors[:, factor], inferred)]
     return save_png(grid, path, row_labels=labels)
+
+
+# --------------------------------------------------------------------------------------------------
+# Densities over a 2-D latent space (the pinwheel clustering experiment)
+# --------------------------------------------------------------------------------------------------
+def density_grid(size, extent=2.5):
+    """The [size², 2] points at which a `density_figure` panel is drawn: a size × size grid over
+    [−extent, extent]², row by row from the top (the largest z₂) as an image is."""
+    axis = np.linspace(-extent, extent, size, dtype=np.float32)
+    zx, zy = np.meshgrid(axis, axis[::-1])
+    return np.stack([zx.ravel(), zy.ravel()], axis=1)
+
+
+def _density_colours(density):
+    """Density map [G, G] → RGB uint8 with a white → blue → dark-purple ramp (square-root scale)."""
+    value = np.sqrt(density / max(float(density.max()), 1e-30))
+    anchors = np.array([[255, 255, 255], [120, 170, 230], [40, 60, 170], [30, 10, 60]], float)
+    position = value * (len(anchors) - 1)
+    low = np.clip(np.floor(position).astype(int), 0, len(anchors) - 2)
+    t = (position - low)[..., None]
+    return ((1 - t) * anchors[low] + t * anchors[low + 1]).astype(np.uint8)
+
+
+def density_figure(path, panels, points, labels, points_title="data (x)", extent=2.5, size=220):
+    """One PNG of 2-D panels side by side, each `size` pixels square over [−extent, extent]²: the
+    `points` [n, 2] coloured by their integer `labels` (titled `points_title`), then one panel per
+    (title, density) of `panels`, the density given at the `density_grid` points (G² values)."""
+    classes = [(214, 39, 40), (44, 160, 44), (31, 119, 180), (255, 127, 14)]
+    title_height, margin = 18, 6
+    tiles = []
+    data_panel = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(data_panel)
+    points = np.asarray(points)
+    xs = (points[:, 0] + extent) / (2 * extent) * (size - 1)
+    ys = (extent - points[:, 1]) / (2 * extent) * (size - 1)
+    for x, y, label in zip(xs, ys, labels):
+        draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=classes[int(label) % 4])
+    tiles.append((points_title, data_panel))
+    for title, density in panels:
+        grid = math.isqrt(density.size)
+        tile = Image.fromarray(_density_colours(density.reshape(grid, grid)))
+        tiles.append((title, tile.resize((size, size), Image.BILINEAR)))
+    canvas = Image.new("RGB", (len(tiles) * (size + margin) + margin,
+                               size + title_height + 2 * margin), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (title, tile) in enumerate(tiles):
+        left = margin + i * (size + margin)
+        draw.text((left, margin), title, fill="black")
+        canvas.paste(tile, (left, margin + title_height))
+        draw.rectangle([left - 1, margin + title_height - 1, left + size,
+                        margin + title_height + size], outline=(150, 150, 150))
+    canvas.save(path)
+    return path

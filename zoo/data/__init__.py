@@ -23,15 +23,10 @@ MNIST, not MNIST).
 from __future__ import annotations
 
 from zoo.data.digits import load_digits
-from zoo.data.dsprites import (
-    ArrayGroundTruthData,
-    ProceduralDSprites,
-    load_dsprites_npz,
-    load_dsprites_tfds,
-)
+from zoo.data.dsprites import ProceduralDSprites, load_dsprites_npz, load_dsprites_tfds
 from zoo.data.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from zoo.data.ground_truth import GroundTruthData, ObservationData, as_rng
-from zoo.data.images import ArrayImageData, ImageData, LabelledArrayData
+from zoo.data.images import ArrayGroundTruthData, ArrayImageData, ImageData
 from zoo.data.pinwheel import Pinwheel, pinwheel
 from zoo.data.tfds_sets import (
     load_cars3d,
@@ -51,7 +46,6 @@ __all__ = [
     "ColorDSprites",
     "GroundTruthData",
     "ImageData",
-    "LabelledArrayData",
     "NoisyDSprites",
     "ObservationData",
     "Pinwheel",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.images import LabelledArrayData
+from zoo.data.images import ArrayGroundTruthData
 from zoo.data.tfds_sets import MNIST_FACTOR_NAMES
 
 __all__ = ["DIGITS_IMAGE_SIZE", "DIGITS_MAX_COUNT", "load_digits"]
@@ -44,8 +44,9 @@ def upscale_digits(counts: np.ndarray, border: int = 0) -> np.ndarray:
     return images
 
 
-def load_digits(border: int = 0) -> LabelledArrayData:
-    """scikit-learn's handwritten digits as a 28×28×1 :class:`LabelledArrayData`.
+def load_digits(border: int = 0) -> ArrayGroundTruthData:
+    """scikit-learn's handwritten digits as a 28×28×1 :class:`ArrayGroundTruthData`
+    (about 180 images per class).
 
     One factor ``class`` (10 values, the digit, named as MNIST's); 1,797 images (see the
     module docstring for the source and the resizing).  ``border`` (0..10): zero pixels
@@ -65,8 +66,8 @@ def load_digits(border: int = 0) -> LabelledArrayData:
     labels = np.asarray(bunch.target, np.int64)[:, None]
     size = DIGITS_IMAGE_SIZE - 2 * border
     frame = f", zero border {border}" if border else ""
-    return LabelledArrayData(
-        upscale_digits(counts, border), labels,
+    return ArrayGroundTruthData(
+        upscale_digits(counts, border), labels, several_per_combination=True,
         factor_sizes=(10,), factor_names=MNIST_FACTOR_NAMES, name="digits",
         data_source=(
             f"real handwritten digits from sklearn.datasets.load_digits (UCI optical digits, "

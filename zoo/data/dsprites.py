@@ -33,14 +33,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from zoo.data.dsprites_render import CANVAS, DATA_SOURCES, LATEST_VERSION, RENDERERS
 from zoo.data.ground_truth import GroundTruthData
-from zoo.data.images import StoredImages, as_uint8_images
+from zoo.data.images import ArrayGroundTruthData
 
 __all__ = [
     "DSPRITES_FACTOR_NAMES",
@@ -49,7 +48,6 @@ __all__ = [
     "DSPRITES_NPZ_NAME",
     "DSPRITES_NPZ_SHA256",
     "DSPRITES_URL",
-    "ArrayGroundTruthData",
     "ProceduralDSprites",
     "load_dsprites_npz",
     "load_dsprites_tfds",
@@ -142,106 +140,6 @@ class ProceduralDSprites(GroundTruthData):
         ]
         with tf.control_dependencies(checks):
             return self._render(tf.identity(factors))
-
-
-class ArrayGroundTruthData(StoredImages, GroundTruthData):
-    """A ground-truth data set whose images are held in memory.
-
-    Args:
-      images: uint8 array ``[N, H, W]`` or ``[N, H, W, C]``.
-      factor_classes: integer array ``[N, K]``: the factor indices of each image.
-        Each combination may appear at most once; the array need not hold the
-        whole grid, but asking for a missing combination is an error.
-      factor_sizes, factor_names, name, data_source: the metadata.
-      max_value: the stored pixel value that means 1.0 (images are returned as
-        ``pixel / max_value``).  ``None`` detects it from the data: 1 if no
-        pixel exceeds 1 (the original dSprites stores 0/1), else 255.
-
-    The ``tf.data`` stream samples factors with stateless ops and gathers the
-    rows through ``tf.numpy_function``: the image array is never embedded in
-    the graph.
-    """
-
-    one_observation_per_combination = True
-
-    def __init__(
-        self,
-        images: np.ndarray,
-        factor_classes: np.ndarray,
-        *,
-        factor_sizes: Sequence[int],
-        factor_names: Sequence[str],
-        name: str,
-        data_source: str,
-        max_value: int | None = None,
-    ):
-        images = as_uint8_images(images)
-        super().__init__(
-            name=name,
-            factor_names=factor_names,
-            factor_sizes=factor_sizes,
-            observation_shape=images.shape[1:],
-            data_source=data_source,
-        )
-        classes = np.asarray(factor_classes)
-        if len(classes) != len(images):
-            raise ValueError(
-                f"{len(images)} images but {len(classes)} rows of factor classes"
-            )
-        classes = self.validate_factors(classes)
-        index = classes @ self._bases
-        row_dtype = np.int32 if len(images) < 2**31 else np.int64
-        rows = np.full(self.num_combinations, -1, dtype=row_dtype)
-        rows[index] = np.arange(len(images), dtype=row_dtype)
-        if np.count_nonzero(rows >= 0) != len(images):
-            counts = np.bincount(index, minlength=self.num_combinations)
-            first = int(np.flatnonzero(counts > 1)[0])
-            raise ValueError(
-                "each factor combination may appear only once, but "
-                f"{self._describe(self.factors_of(first)[0])} appears "
-                f"{int(counts[first])} times"
-            )
-        self._store_images(images, max_value)
-        self._classes = classes
-        self._row_of_index = rows
-
-    @property
-    def factor_classes(self) -> np.ndarray:
-        """The factor indices of each stored image, int64 ``[N, K]``."""
-        return self._classes.copy()
-
-    def _describe(self, combination) -> str:
-        pairs = ", ".join(
-            f"{n}={int(v)}" for n, v in zip(self.factor_names, combination)
-        )
-        return f"({pairs})"
-
-    def rows_of(self, factors) -> np.ndarray:
-        """Row of the image array holding each factor combination (int64 ``[n]``)."""
-        arr = self.validate_factors(factors)
-        rows = self._row_of_index[arr @ self._bases].astype(np.int64)
-        missing = rows < 0
-        if missing.any():
-            first = int(np.flatnonzero(missing)[0])
-            raise ValueError(
-                f"factor combination {self._describe(arr[first])} is not in the "
-                f"{self.name} array (it holds {self.num_images} of "
-                f"{self.num_combinations} combinations; source: {self.data_source})"
-            )
-        return rows
-
-    def _images_from_valid_factors(self, factors, rng):
-        return self.images_at(self.rows_of(factors))
-
-    def _gather_uint8(self, factors: np.ndarray) -> np.ndarray:
-        return self._images[self.rows_of(factors)]
-
-    def images_from_factors_tf(self, factors):
-        factors = tf.cast(factors, tf.int64)
-        pixels = tf.numpy_function(
-            self._gather_uint8, [factors], tf.uint8, stateful=False
-        )
-        return self._to_float_tf(tf.ensure_shape(pixels, (None,) + self.observation_shape))
 
 
 # ----------------------------------------------------------------------------
@@ -344,15 +242,6 @@ def load_dsprites_npz(
     )
 
 
-_TFDS_LABELS = (
-    "label_shape",
-    "label_scale",
-    "label_orientation",
-    "label_x_position",
-    "label_y_position",
-)
-
-
 def load_dsprites_tfds(
     data_dir: str | None = None, batch_size: int = 8192
 ) -> ArrayGroundTruthData:
@@ -360,61 +249,18 @@ def load_dsprites_tfds(
 
     Reads ``image`` and the class labels ``label_shape``, ``label_scale``,
     ``label_orientation``, ``label_x_position``, ``label_y_position`` into
-    memory.  Nothing is downloaded: the data set must already be prepared in
-    ``data_dir`` (tfds' default directory when ``None``).
+    memory (:func:`zoo.data.tfds_sets.read_tfds`, which says how to prepare it
+    when it is missing).  Nothing is downloaded: the
+    data set must already be prepared in ``data_dir`` (tfds' default directory
+    when ``None``).
     """
-    import tensorflow_datasets as tfds  # imported lazily: slow, optional
+    from zoo.data.tfds_sets import read_ground_truth
 
-    try:
-        dataset, info = tfds.load(
-            "dsprites",
-            split="train",
-            data_dir=data_dir,
-            download=False,
-            shuffle_files=False,
-            with_info=True,
-        )
-    except AssertionError as err:  # tfds' "could not find data in ..."
-        raise FileNotFoundError(
-            "the tensorflow_datasets 'dsprites' data set is not prepared in "
-            f"{data_dir or 'the default tfds data directory'}: run "
-            "`tfds build dsprites` (needs network) and copy the data directory "
-            "here, or use source='npz' or 'procedural'. tfds said: " + str(err)
-        ) from err
-    try:
-        expected = int(info.splits["train"].num_examples)
-    except (KeyError, TypeError):
-        expected = 0
-    # Fill a preallocated array when the size is known (the real data is
-    # ~3 GB; concatenating chunks would need twice that).
-    images = np.empty((expected, 64, 64, 1), np.uint8)
-    overflow, label_chunks = [], []
-    count = 0
-    for batch in tfds.as_numpy(dataset.batch(batch_size)):
-        pixels = batch["image"]
-        labels = np.stack([batch[key] for key in _TFDS_LABELS], axis=1)
-        if not overflow and count + len(pixels) <= expected:
-            images[count : count + len(pixels)] = pixels
-        else:  # more examples than the metadata announced (or none announced)
-            overflow.append(pixels)
-        label_chunks.append(labels.astype(np.int64))
-        count += len(pixels)
-    filled = count - sum(len(chunk) for chunk in overflow)
-    if overflow:
-        images = np.concatenate([images[:filled]] + overflow)
-    elif filled < expected:
-        images = images[:filled].copy()
-    classes = (
-        np.concatenate(label_chunks) if label_chunks else np.zeros((0, 5), np.int64)
-    )
-    return ArrayGroundTruthData(
-        images,
-        classes,
-        factor_sizes=DSPRITES_FACTOR_SIZES,
-        factor_names=DSPRITES_FACTOR_NAMES,
-        name="dsprites",
-        data_source=(
-            f"real dSprites from tensorflow_datasets dsprites:{info.version} "
-            f"({count} examples)"
-        ),
+    labels = ("shape", "scale", "orientation", "x_position", "y_position")
+    # The stored pixels are 0/1: max_value=None detects that.
+    return read_ground_truth(
+        "dsprites", name="dsprites", title="dSprites", factor_names=DSPRITES_FACTOR_NAMES,
+        factor_sizes=DSPRITES_FACTOR_SIZES, data_dir=data_dir,
+        label_keys=tuple(f"label_{label}" for label in labels), max_value=None,
+        batch_size=batch_size, alternative="or use source='npz' or 'procedural'",
     )

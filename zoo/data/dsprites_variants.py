@@ -34,6 +34,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from zoo import seeds
 from zoo.data.dsprites import ProceduralDSprites
 from zoo.data.ground_truth import GroundTruthData, as_rng
 
@@ -45,12 +46,7 @@ __all__ = [
     "scream_like_texture",
 ]
 
-_RNG_ALG = "philox"
 _SIZE = 64
-
-
-def _random_seed_tf() -> tf.Tensor:
-    return tf.random.uniform([2], minval=0, maxval=2**62, dtype=tf.int64)
 
 
 class DSpritesVariant(GroundTruthData):
@@ -117,12 +113,8 @@ class DSpritesVariant(GroundTruthData):
         """RGB images for ``factors``; the nuisance comes from ``seed`` (shape
         [2], stateless) or, when ``None``, from TF's global generator."""
         if seed is None:
-            seed = _random_seed_tf()
+            seed = seeds.random_seed()
         return self.images_from_factors_seeded_tf(factors, seed)
-
-
-def _fold(seed, k):
-    return tf.random.experimental.stateless_fold_in(seed, k, alg=_RNG_ALG)
 
 
 class ColorDSprites(DSpritesVariant):
@@ -136,7 +128,7 @@ class ColorDSprites(DSpritesVariant):
 
     def _draw_tf(self, n, seed):
         colour = tf.random.stateless_uniform(
-            tf.stack([n, 3]), seed=_fold(seed, 0), minval=0.5, maxval=1.0, alg=_RNG_ALG
+            tf.stack([n, 3]), seed=seeds.fold(seed, 0), minval=0.5, maxval=1.0, alg=seeds.ALG
         )
         return {"colour": colour}
 
@@ -155,7 +147,7 @@ class NoisyDSprites(DSpritesVariant):
 
     def _draw_tf(self, n, seed):
         noise = tf.random.stateless_uniform(
-            tf.stack([n, _SIZE, _SIZE, 3]), seed=_fold(seed, 0), alg=_RNG_ALG
+            tf.stack([n, _SIZE, _SIZE, 3]), seed=seeds.fold(seed, 0), alg=seeds.ALG
         )
         return {"noise": noise}
 
@@ -231,15 +223,15 @@ class ScreamDSprites(DSpritesVariant):
         height, width = self._texture.shape[:2]
         return {
             "top": tf.random.stateless_uniform(
-                tf.stack([n]), seed=_fold(seed, 0), minval=0, maxval=height - _SIZE + 1,
-                dtype=tf.int64, alg=_RNG_ALG,
+                tf.stack([n]), seed=seeds.fold(seed, 0), minval=0, maxval=height - _SIZE + 1,
+                dtype=tf.int64, alg=seeds.ALG,
             ),
             "left": tf.random.stateless_uniform(
-                tf.stack([n]), seed=_fold(seed, 1), minval=0, maxval=width - _SIZE + 1,
-                dtype=tf.int64, alg=_RNG_ALG,
+                tf.stack([n]), seed=seeds.fold(seed, 1), minval=0, maxval=width - _SIZE + 1,
+                dtype=tf.int64, alg=seeds.ALG,
             ),
             "tint": tf.random.stateless_uniform(
-                tf.stack([n, 3]), seed=_fold(seed, 2), alg=_RNG_ALG
+                tf.stack([n, 3]), seed=seeds.fold(seed, 2), alg=seeds.ALG
             ),
         }
 

@@ -20,23 +20,16 @@ from __future__ import annotations
 
 import abc
 import numbers
+import operator
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["GroundTruthData", "ObservationData", "as_rng"]
+from zoo import seeds
+from zoo.checks import check_int
 
-# The factor-sampling streams derive one stateless seed per factor column by
-# folding the column number into the (seed, step) pair.  Bump this (and say so
-# in the changelog) only if the stream's batches are meant to change.
-_STREAM_VERSION = 1
-# Pinned so the streams do not depend on the device ("auto_select" may pick a
-# different algorithm on other hardware).
-_RNG_ALG = "philox"
-# Folded into a stream step's seed to seed its observation noise (factor
-# columns fold in 0, 1, ..., K-1, so this stays clear of them).
-_NOISE_FOLD = 2**31 - 1
+__all__ = ["GroundTruthData", "ObservationData", "as_rng"]
 
 
 def as_rng(rng=None) -> np.random.Generator:
@@ -63,6 +56,11 @@ def as_rng(rng=None) -> np.random.Generator:
         "rng must be None, an int seed, a numpy Generator or RandomState; "
         f"got {type(rng).__name__}"
     )
+
+
+def _read_only(attribute: str, doc: str) -> property:
+    """A property returning ``self.<attribute>``: a data set's metadata is fixed once made."""
+    return property(operator.attrgetter(attribute), doc=doc)
 
 
 class ObservationData(abc.ABC):
@@ -96,18 +94,12 @@ class ObservationData(abc.ABC):
         self._observation_shape = observation_shape
         self._data_source = str(data_source)
 
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def observation_shape(self) -> tuple[int, ...]:
-        return self._observation_shape
-
-    @property
-    def data_source(self) -> str:
-        """Where the observations come from, in words (goes into logs and cards)."""
-        return self._data_source
+    name = _read_only("_name", "The data set's name.")
+    observation_shape = _read_only(
+        "_observation_shape",
+        "The shape of one observation: (H, W, C) for images, (D,) for vectors.")
+    data_source = _read_only(
+        "_data_source", "Where the observations come from, in words (goes into logs and cards).")
 
     @abc.abstractmethod
     def sample_observations(self, n: int, rng=None) -> np.ndarray:
@@ -255,7 +247,7 @@ class GroundTruthData(ObservationData):
     # ------------------------------------------------------------ numpy sampling
     def sample_factors(self, n: int, rng=None) -> np.ndarray:
         """``n`` factor combinations, i.i.d. uniform over the grid (int64 [n, K])."""
-        n = _check_count(n, "n")
+        n = check_int("n", n, 0)
         gen = as_rng(rng)
         return gen.integers(
             0, np.asarray(self.factor_sizes), size=(n, self.num_factors), dtype=np.int64
@@ -312,29 +304,14 @@ class GroundTruthData(ObservationData):
         Each column gets its own seed, derived by folding its column number in.
         """
         seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-        columns = []
-        for k, size in enumerate(self.factor_sizes):
-            column_seed = tf.random.experimental.stateless_fold_in(
-                seed, k, alg=_RNG_ALG
+        columns = [
+            tf.random.stateless_uniform(
+                [n], seed=seeds.fold(seed, k), minval=0, maxval=size, dtype=tf.int64,
+                alg=seeds.ALG,
             )
-            columns.append(
-                tf.random.stateless_uniform(
-                    [n],
-                    seed=column_seed,
-                    minval=0,
-                    maxval=size,
-                    dtype=tf.int64,
-                    alg=_RNG_ALG,
-                )
-            )
+            for k, size in enumerate(self.factor_sizes)
+        ]
         return tf.stack(columns, axis=1)
-
-    @staticmethod
-    def _stream_seed(seed, step) -> tf.Tensor:
-        pair = tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)])
-        return tf.random.experimental.stateless_fold_in(
-            pair, _STREAM_VERSION, alg=_RNG_ALG
-        )
 
     def stream_factors(self, batch_size: int, seed: int, step: int) -> np.ndarray:
         """The factors (int64 ``[batch_size, K]``) behind batch ``step`` of a stream.
@@ -343,10 +320,11 @@ class GroundTruthData(ObservationData):
         ``images_from_factors(stream_factors(batch_size, seed, step))`` for a
         deterministic data set (one without observation noise).
         """
-        batch_size = _check_count(batch_size, "batch_size")
+        batch_size = check_int("batch_size", batch_size, 0)
         _check_seed(seed)
-        step = _check_count(step, "step")
-        return self.sample_factors_tf(batch_size, self._stream_seed(seed, step)).numpy()
+        step = check_int("step", step, 0)
+        step_seed = seeds.derive(seed, step, seeds.DATA_STREAM)
+        return self.sample_factors_tf(batch_size, step_seed).numpy()
 
     def stream(
         self, batch_size: int, seed: int, start_step: int = 0, with_factors: bool = False
@@ -365,19 +343,15 @@ class GroundTruthData(ObservationData):
         yields from batch ``t`` on.  Batches are built in parallel, kept in
         order, and prefetched.
         """
-        batch_size = _check_count(batch_size, "batch_size")
-        if batch_size == 0:
-            raise ValueError("batch_size must be positive")
+        batch_size = check_int("batch_size", batch_size, 1)
         seed = _check_seed(seed)
-        start_step = _check_count(start_step, "start_step")
+        start_step = check_int("start_step", start_step, 0)
         shape = (batch_size,) + self.observation_shape
 
         def make_batch(step):
-            step_seed = self._stream_seed(seed, step)
+            step_seed = seeds.derive(seed, step, seeds.DATA_STREAM)
             factors = self.sample_factors_tf(batch_size, step_seed)
-            noise_seed = tf.random.experimental.stateless_fold_in(
-                step_seed, _NOISE_FOLD, alg=_RNG_ALG
-            )
+            noise_seed = seeds.fold(step_seed, seeds.OBSERVATION_NOISE)
             images = tf.ensure_shape(
                 self.images_from_factors_seeded_tf(factors, noise_seed), shape
             )
@@ -393,16 +367,5 @@ class GroundTruthData(ObservationData):
 
 
 def _check_seed(seed) -> int:
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not -(2**63) <= seed < 2**63:
-        raise ValueError(f"seed must fit in int64, got {seed}")
-    return int(seed)
-
-
-def _check_count(value, what: str) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{what} must be non-negative, got {value}")
-    return int(value)
+    """A stream's seed: any integer that fits in the int64 of a stateless seed."""
+    return check_int("seed", seed, -(2**63), 2**63 - 1)

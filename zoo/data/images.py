@@ -1,17 +1,17 @@
-"""In-memory image data: plain image sets (no factors) and labelled image sets.
+"""In-memory image data: image sets without factors, and ground-truth sets.
 
 Two classes for real data held as a uint8 array:
 
 * :class:`ArrayImageData` implements :class:`ImageData`, the interface of a
   data set *without* factors of variation (CelebA): ``observation_shape``,
   ``sample(n, rng)`` -> images, ``stream(batch_size, seed, start_step)``.
-* :class:`LabelledArrayData` is a :class:`~zoo.data.ground_truth.GroundTruthData`
-  whose factor combinations may each have *several* images (MNIST's class
-  label has 6,000 images per value; smallNORB's four factors have one image per
-  object instance).  Asking for a combination picks one of its images
-  uniformly at random (from ``rng`` in numpy, from a stateless seed in
-  TensorFlow).  Use :class:`~zoo.data.dsprites.ArrayGroundTruthData` instead
-  when every combination has exactly one image.
+* :class:`ArrayGroundTruthData` is a :class:`~zoo.data.ground_truth.GroundTruthData`
+  whose images are stored with their factor indices: one image per
+  combination (the real dSprites, 3D Shapes), or several
+  (``several_per_combination=True``: MNIST's class label has 6,000 images per
+  value; smallNORB's four factors have one image per object instance), of
+  which asking for a combination picks one uniformly at random (from ``rng``
+  in numpy, from a stateless seed in TensorFlow).
 
 Both share :class:`~zoo.data.ground_truth.ObservationData` with the ground-truth
 interface, so a trainer that only needs observations calls
@@ -30,17 +30,16 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from zoo import seeds
+from zoo.checks import check_int
 from zoo.data.ground_truth import (
     GroundTruthData,
     ObservationData,
-    _check_count,
     _check_seed,
     as_rng,
 )
 
-__all__ = ["ArrayImageData", "ImageData", "LabelledArrayData", "StoredImages"]
-
-_RNG_ALG = "philox"
+__all__ = ["ArrayGroundTruthData", "ArrayImageData", "ImageData", "StoredImages"]
 
 
 def as_uint8_images(images) -> np.ndarray:
@@ -65,16 +64,9 @@ def _max_value(images: np.ndarray, max_value) -> int:
     return int(max_value)
 
 
-def _random_seed_tf() -> tf.Tensor:
-    """A fresh shape-[2] seed from TF's global generator (not repeatable)."""
-    return tf.random.uniform([2], minval=0, maxval=2**62, dtype=tf.int64)
-
-
 def _check_stream_args(batch_size, seed, start_step):
-    batch_size = _check_count(batch_size, "batch_size")
-    if batch_size == 0:
-        raise ValueError("batch_size must be positive")
-    return batch_size, _check_seed(seed), _check_count(start_step, "start_step")
+    return (check_int("batch_size", batch_size, 1), _check_seed(seed),
+            check_int("start_step", start_step, 0))
 
 
 def _deterministic(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -164,19 +156,19 @@ class ArrayImageData(StoredImages, ImageData):
         self._store_images(images, max_value)
 
     def sample(self, n: int, rng=None) -> np.ndarray:
-        n = _check_count(n, "n")
+        n = check_int("n", n, 0)
         rows = as_rng(rng).integers(0, self.num_images, size=n, dtype=np.int64)
         return self.images_at(rows)
 
     def stream_rows(self, batch_size: int, seed: int, step: int) -> np.ndarray:
         """The stored rows (int64 ``[batch_size]``) behind batch ``step`` of a stream."""
         batch_size, seed, step = _check_stream_args(batch_size, seed, step)
-        return self._rows_tf(batch_size, GroundTruthData._stream_seed(seed, step)).numpy()
+        return self._rows_tf(batch_size, seeds.derive(seed, step, seeds.DATA_STREAM)).numpy()
 
     def _rows_tf(self, batch_size, step_seed):
         return tf.random.stateless_uniform(
             [batch_size], seed=step_seed, minval=0, maxval=self.num_images,
-            dtype=tf.int64, alg=_RNG_ALG,
+            dtype=tf.int64, alg=seeds.ALG,
         )
 
     def stream(self, batch_size: int, seed: int, start_step: int = 0) -> tf.data.Dataset:
@@ -189,7 +181,7 @@ class ArrayImageData(StoredImages, ImageData):
         shape = (batch_size,) + self.observation_shape
 
         def make_batch(step):
-            rows = self._rows_tf(batch_size, GroundTruthData._stream_seed(seed, step))
+            rows = self._rows_tf(batch_size, seeds.derive(seed, step, seeds.DATA_STREAM))
             pixels = tf.numpy_function(
                 lambda r: self._images[r], [rows], tf.uint8, stateful=False
             )
@@ -201,22 +193,31 @@ class ArrayImageData(StoredImages, ImageData):
         )
 
 
-class LabelledArrayData(StoredImages, GroundTruthData):
-    """Ground-truth data in memory where a factor combination may have many images.
+class ArrayGroundTruthData(StoredImages, GroundTruthData):
+    """Ground-truth data held in memory: uint8 images and the factor indices of each.
 
     Args:
       images: uint8 ``[N, H, W, C]`` (or ``[N, H, W]``).
       factor_classes: integer ``[N, K]``, the factor indices of each image.
       factor_sizes, factor_names, name, data_source: the metadata.
-      max_value: the stored pixel value that means 1.0 (``None``: detect).
+      max_value: the stored pixel value that means 1.0 (images are returned as
+        ``pixel / max_value``); ``None`` detects it: 1 if no pixel exceeds 1
+        (the original dSprites stores 0/1), else 255.
+      several_per_combination: False (the default) for a grid with at most one
+        image per combination (dSprites, 3D Shapes, Cars3D, MPI3D): a second
+        image of a combination is an error, and the images are a function of
+        the factors. True when a combination may have many images (MNIST's 6,000
+        per class, smallNORB's object instances): asking for it picks one of
+        them uniformly, with ``rng`` in numpy and with a stateless seed in
+        TensorFlow (the stream's, so batch ``k`` stays a function of
+        ``(seed, start_step + k)``).
 
-    ``images_from_factors(f, rng)`` returns, for each row of ``f``, one of the
-    images stored under that combination, chosen uniformly with ``rng``; the
-    ``tf.data`` stream chooses with stateless ops seeded by ``(seed, step)``.
-    ``sample`` draws combinations uniformly over the grid (not images
-    uniformly over the array: on MNIST every class is equally likely).  A
-    combination without images is an error when asked for; :attr:`complete`
-    says whether every combination has at least one image.
+    The array need not hold the whole grid (:attr:`complete` says whether it
+    does); asking for a combination without an image is an error.  ``sample``
+    draws combinations uniformly over the grid, not images uniformly over the
+    array (on MNIST every class is equally likely).  The ``tf.data`` stream
+    gathers rows through ``tf.numpy_function``: the image array is never
+    embedded in the graph.
     """
 
     def __init__(
@@ -229,6 +230,7 @@ class LabelledArrayData(StoredImages, GroundTruthData):
         name: str,
         data_source: str,
         max_value: int | None = None,
+        several_per_combination: bool = False,
     ):
         images = as_uint8_images(images)
         super().__init__(
@@ -243,11 +245,23 @@ class LabelledArrayData(StoredImages, GroundTruthData):
             raise ValueError(f"{len(images)} images but {len(classes)} rows of factor classes")
         classes = self.validate_factors(classes)
         index = classes @ self._bases
-        self._order = np.argsort(index, kind="stable")
         self._counts = np.bincount(index, minlength=self.num_combinations).astype(np.int64)
+        if not several_per_combination and len(images) and self._counts.max() > 1:
+            first = int(np.argmax(self._counts > 1))
+            raise ValueError(
+                f"each factor combination may appear only once, but "
+                f"{self._describe(self.factors_of(first)[0])} appears "
+                f"{int(self._counts[first])} times (several_per_combination=True "
+                "serves data with several images per combination)"
+            )
+        # The rows of each combination's images, contiguous: combination i's are
+        # _order[_starts[i] : _starts[i] + _counts[i]].
+        self._order = np.argsort(index, kind="stable")
         self._starts = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(np.int64)
         self._store_images(images, max_value)
         self._classes = classes
+        self.several_per_combination = bool(several_per_combination)
+        self.one_observation_per_combination = not self.several_per_combination
 
     @property
     def factor_classes(self) -> np.ndarray:
@@ -264,44 +278,59 @@ class LabelledArrayData(StoredImages, GroundTruthData):
         """Whether every factor combination has at least one image."""
         return bool(np.all(self._counts > 0))
 
-    def _rows_from_uniform(self, factors: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def _describe(self, combination) -> str:
+        pairs = ", ".join(f"{n}={int(v)}" for n, v in zip(self.factor_names, combination))
+        return f"({pairs})"
+
+    def _uniforms(self, n, rng):
+        """The draws that pick among a combination's images (none with one image each)."""
+        return as_rng(rng).random(n) if self.several_per_combination else None
+
+    def _rows(self, factors: np.ndarray, u=None) -> np.ndarray:
+        """The stored row of each (validated) combination: its image, or the one of its images
+        that the uniform ``u`` ∈ [0, 1) picks."""
         index = np.asarray(factors, np.int64) @ self._bases
         counts = self._counts[index]
         missing = counts == 0
         if missing.any():
             first = np.asarray(factors)[int(np.flatnonzero(missing)[0])]
-            pairs = ", ".join(f"{n}={int(v)}" for n, v in zip(self.factor_names, first))
             raise ValueError(
-                f"factor combination ({pairs}) has no image in the {self.name} array "
-                f"({self.num_images} images; source: {self.data_source})"
+                f"factor combination {self._describe(first)} is not in the {self.name} array: "
+                f"it has no image ({self.num_images} images of "
+                f"{np.count_nonzero(self._counts)} of the {self.num_combinations} "
+                f"combinations; source: {self.data_source})"
             )
-        pick = np.minimum((np.asarray(u, np.float64) * counts).astype(np.int64), counts - 1)
+        pick = 0 if u is None else np.minimum(
+            (np.asarray(u, np.float64) * counts).astype(np.int64), counts - 1)
         return self._order[self._starts[index] + pick]
 
     def rows_of(self, factors, rng=None) -> np.ndarray:
-        """One stored row per factor combination, chosen uniformly with ``rng``."""
+        """The stored row (int64 ``[n]``) of each factor combination; with several images per
+        combination, one chosen uniformly with ``rng``."""
         arr = self.validate_factors(factors)
-        return self._rows_from_uniform(arr, as_rng(rng).random(len(arr)))
+        return self._rows(arr, self._uniforms(len(arr), rng))
 
     def _images_from_valid_factors(self, factors, rng):
-        return self.images_at(self._rows_from_uniform(factors, as_rng(rng).random(len(factors))))
+        return self.images_at(self._rows(factors, self._uniforms(len(factors), rng)))
 
-    def _gather_uint8(self, factors, u):
-        return self._images[self._rows_from_uniform(self.validate_factors(factors), u)]
+    def _gather_uint8(self, factors, u=None):
+        return self._images[self._rows(self.validate_factors(factors), u)]
 
     def images_from_factors_seeded_tf(self, factors, seed):
         factors = tf.ensure_shape(tf.cast(factors, tf.int64), [None, self.num_factors])
-        u = tf.random.stateless_uniform(
-            tf.shape(factors)[:1], seed=tf.cast(seed, tf.int64), dtype=tf.float64,
-            alg=_RNG_ALG,
-        )
-        pixels = tf.numpy_function(self._gather_uint8, [factors, u], tf.uint8, stateful=False)
+        inputs = [factors]
+        if self.several_per_combination:
+            inputs.append(tf.random.stateless_uniform(
+                tf.shape(factors)[:1], seed=tf.cast(seed, tf.int64), dtype=tf.float64,
+                alg=seeds.ALG,
+            ))
+        pixels = tf.numpy_function(self._gather_uint8, inputs, tf.uint8, stateful=False)
         return self._to_float_tf(tf.ensure_shape(pixels, (None,) + self.observation_shape))
 
     def images_from_factors_tf(self, factors, seed=None):
-        """Images for ``factors``; which of a combination's images is chosen is
-        drawn from ``seed`` (shape [2]) or, when ``None``, from TF's global
-        generator (not repeatable)."""
+        """Images for ``factors``; with several images per combination, which one is drawn
+        from ``seed`` (shape [2]) or, when ``None``, from TF's global generator (not
+        repeatable)."""
         if seed is None:
-            seed = _random_seed_tf()
+            seed = seeds.random_seed()
         return self.images_from_factors_seeded_tf(factors, seed)

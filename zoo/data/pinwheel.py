@@ -33,12 +33,11 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.ground_truth import GroundTruthData, _check_count, as_rng
+from zoo import seeds
+from zoo.checks import check_int
+from zoo.data.ground_truth import GroundTruthData, as_rng
 
 __all__ = ["Pinwheel", "pinwheel", "pinwheel_points"]
-
-_RNG_ALG = "philox"
-
 
 def pinwheel_points(eps, labels, num_classes, radial_std, tangential_std, rate, xp=np):
     """The pinwheel map from standard normal draws ``eps`` ``[n, 2]`` and float
@@ -51,9 +50,7 @@ def pinwheel_points(eps, labels, num_classes, radial_std, tangential_std, rate, 
 
 
 def _check_params(num_classes, radial_std, tangential_std, rate):
-    num_classes = _check_count(num_classes, "num_classes")
-    if num_classes < 1:
-        raise ValueError("num_classes must be positive")
+    num_classes = check_int("num_classes", num_classes, 1)
     for what, value in (("radial_std", radial_std), ("tangential_std", tangential_std)):
         if not value >= 0:
             raise ValueError(f"{what} must be non-negative, got {value}")
@@ -79,7 +76,7 @@ def pinwheel(
     num_classes, radial_std, tangential_std, rate = _check_params(
         num_classes, radial_std, tangential_std, rate
     )
-    per_class = _check_count(per_class, "per_class")
+    per_class = check_int("per_class", per_class, 0)
     labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
     eps = as_rng(rng).standard_normal((len(labels), 2))
     points = pinwheel_points(
@@ -136,7 +133,7 @@ class Pinwheel(GroundTruthData):
         factors = tf.ensure_shape(tf.cast(factors, tf.int64), [None, 1])
         eps = tf.random.stateless_normal(
             tf.stack([tf.shape(factors)[0], 2]), seed=tf.cast(seed, tf.int64),
-            dtype=tf.float32, alg=_RNG_ALG,
+            dtype=tf.float32, alg=seeds.ALG,
         )
         labels = tf.cast(factors[:, 0], tf.float32)
         return pinwheel_points(eps, labels, *self._params, xp=tf)
@@ -145,5 +142,5 @@ class Pinwheel(GroundTruthData):
         """Points for ``factors`` ``[n, 1]``; noise from ``seed`` (shape [2]) or,
         when ``None``, from TF's global generator (not repeatable)."""
         if seed is None:
-            seed = tf.random.uniform([2], minval=0, maxval=2**62, dtype=tf.int64)
+            seed = seeds.random_seed()
         return self.images_from_factors_seeded_tf(factors, seed)

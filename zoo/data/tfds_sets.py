@@ -13,10 +13,11 @@ memory once (uint8) and served through the zoo's interfaces.
   images, the complete grid); 64x64x3.
 * ``smallnorb``: tfds ``smallnorb`` (``image``, ``label_category``,
   ``label_elevation``, ``label_azimuth``, ``label_lighting``; ``instance`` and
-  ``image2`` unused) -> :class:`LabelledArrayData`, factors category 5,
-  elevation 9, azimuth 18, lighting 6.  The object instance (10, five per
-  split) is not a factor: each combination has one image per instance and one
-  is drawn at random (as in disentanglement_lib).  96x96 -> 64x64x1.
+  ``image2`` unused) -> :class:`ArrayGroundTruthData` with several images per
+  combination, factors category 5, elevation 9, azimuth 18, lighting 6.  The
+  object instance (10, five per split) is not a factor: each combination has
+  one image per instance and one is drawn at random (as in
+  disentanglement_lib).  96x96 -> 64x64x1.
 * ``cars3d``: ``zoo_cars3d`` (a builder of this package, see
   :mod:`zoo.data.tfds_builders`; tfds has none) -> :class:`ArrayGroundTruthData`,
   factors elevation 4, azimuth 24, object 183 (17,568 images, the complete
@@ -26,8 +27,9 @@ memory once (uint8) and served through the zoo's interfaces.
   object_size 2, camera_height 3, background_color 3, horizontal_axis 40,
   vertical_axis 40 (1,036,800 images, the complete grid); 64x64x3.
 * ``mnist`` / ``fashion_mnist``: tfds ``mnist`` / ``fashion_mnist`` (``image``,
-  ``label``) -> :class:`LabelledArrayData` with the single factor ``class``
-  (10); 28x28x1 (``pad_to=32``: 32x32x1 with a zero border).
+  ``label``) -> :class:`ArrayGroundTruthData` with several images per
+  combination and the single factor ``class`` (10); 28x28x1 (``pad_to=32``:
+  32x32x1 with a zero border).
 * ``celeba``: tfds ``celeb_a`` (``image``, 218x178x3) -> :class:`ArrayImageData`
   (no factors); central ``crop_size`` (148) square resized to 64x64x3.
 
@@ -43,8 +45,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from zoo.data.dsprites import ArrayGroundTruthData
-from zoo.data.images import ArrayImageData, LabelledArrayData
+from zoo.data.images import ArrayGroundTruthData, ArrayImageData
 
 __all__ = [
     "CARS3D_FACTOR_NAMES",
@@ -62,6 +63,7 @@ __all__ = [
     "load_mpi3d",
     "load_shapes3d",
     "load_smallnorb",
+    "read_ground_truth",
     "read_tfds",
 ]
 
@@ -91,6 +93,7 @@ def read_tfds(
     image_fn=None,
     max_examples: int | None = None,
     batch_size: int = 1024,
+    alternative: str | None = None,
 ):
     """Read a prepared tfds data set into memory.
 
@@ -98,7 +101,8 @@ def read_tfds(
     (after ``image_fn``, a TF function applied to each uint8 batch), int64
     labels ``[N, len(label_keys)]`` and a short text naming the builder,
     version, split and count (for ``data_source``).  ``title`` names the data
-    set in the error raised when it is not prepared.
+    set in the error raised when it is not prepared, and ``alternative``, when
+    given, ends its advice (e.g. "or use source='npz'").
     """
     import tensorflow_datasets as tfds  # slow to import; optional until used
 
@@ -122,6 +126,8 @@ def read_tfds(
             else f"run `tfds build {name.split('/')[0]} --data_dir=...` on a machine with "
             "network access and copy the directory"
         )
+        if alternative:
+            hint += f", {alternative}"
         raise FileNotFoundError(
             f"{title or name}: the tensorflow_datasets data set {name!r} (split {split!r}) "
             f"is not prepared in {where}: {hint}. tfds said: {err}"
@@ -205,6 +211,40 @@ def _pad(pad_to):
     return pad
 
 
+def read_ground_truth(
+    tfds_name: str,
+    *,
+    name: str,
+    title: str,
+    factor_names: tuple[str, ...],
+    factor_sizes: tuple[int, ...],
+    data_dir: str | None,
+    split: str = "train",
+    label_keys: tuple[str, ...] | None = None,
+    max_value: int | None = 255,
+    several_per_combination: bool = False,
+    **read_options,
+) -> ArrayGroundTruthData:
+    """A prepared tfds data set as an :class:`ArrayGroundTruthData` named ``name``.
+
+    The factors are the labels ``label_keys`` (default ``label_<factor name>``);
+    ``read_options`` go to :func:`read_tfds` and the data source reads
+    "real <title> from <what was read>".
+    """
+    if label_keys is None:
+        label_keys = tuple(f"label_{n}" for n in factor_names)
+    images, labels, what = read_tfds(
+        tfds_name, split=split, data_dir=data_dir, title=title, label_keys=label_keys,
+        **read_options,
+    )
+    return ArrayGroundTruthData(
+        images, labels,
+        factor_sizes=factor_sizes, factor_names=factor_names, name=name,
+        data_source=f"real {title} from {what}", max_value=max_value,
+        several_per_combination=several_per_combination,
+    )
+
+
 def load_shapes3d(
     data_dir: str | None = None, split: str = "train", max_examples: int | None = None
 ) -> ArrayGroundTruthData:
@@ -214,15 +254,10 @@ def load_shapes3d(
     orientation 15 (tfds ``label_*`` features); images 64x64x3.  The full data
     set is the complete grid (480,000 images, ~5.9 GB in memory).
     """
-    keys = tuple(f"label_{n}" for n in SHAPES3D_FACTOR_NAMES)
-    images, labels, what = read_tfds(
-        "shapes3d", split=split, title="3D Shapes", data_dir=data_dir, label_keys=keys,
+    return read_ground_truth(
+        "shapes3d", name="shapes3d", title="3D Shapes", factor_names=SHAPES3D_FACTOR_NAMES,
+        factor_sizes=SHAPES3D_FACTOR_SIZES, data_dir=data_dir, split=split,
         max_examples=max_examples,
-    )
-    return ArrayGroundTruthData(
-        images, labels,
-        factor_sizes=SHAPES3D_FACTOR_SIZES, factor_names=SHAPES3D_FACTOR_NAMES,
-        name="shapes3d", data_source=f"real 3D Shapes from {what}", max_value=255,
     )
 
 
@@ -231,7 +266,7 @@ def load_smallnorb(
     split: str = "train+test",
     image_size: int | None = 64,
     max_examples: int | None = None,
-) -> LabelledArrayData:
+) -> ArrayGroundTruthData:
     """smallNORB (LeCun et al. 2004) from the prepared tfds ``smallnorb``.
 
     Factors: category 5, elevation 9, azimuth 18, lighting 6 (tfds
@@ -243,16 +278,11 @@ def load_smallnorb(
     ``image_size`` 64 (default) resizes the 96x96 images by area averaging;
     ``None`` keeps 96x96.
     """
-    keys = tuple(f"label_{n}" for n in SMALLNORB_FACTOR_NAMES)
-    images, labels, what = read_tfds(
-        "smallnorb", split=split, title="smallNORB", data_dir=data_dir, label_keys=keys,
+    return read_ground_truth(
+        "smallnorb", name="smallnorb", title="smallNORB", factor_names=SMALLNORB_FACTOR_NAMES,
+        factor_sizes=SMALLNORB_FACTOR_SIZES, data_dir=data_dir, split=split,
+        several_per_combination=True, max_examples=max_examples,
         image_fn=None if image_size is None else _resize(int(image_size)),
-        max_examples=max_examples,
-    )
-    return LabelledArrayData(
-        images, labels,
-        factor_sizes=SMALLNORB_FACTOR_SIZES, factor_names=SMALLNORB_FACTOR_NAMES,
-        name="smallnorb", data_source=f"real smallNORB from {what}", max_value=255,
     )
 
 
@@ -264,15 +294,9 @@ def load_cars3d(data_dir: str | None = None, max_examples: int | None = None) ->
     elevation 4, azimuth 24, object 183 (the complete grid, 17,568 images);
     images 64x64x3.
     """
-    keys = tuple(f"label_{n}" for n in CARS3D_FACTOR_NAMES)
-    images, labels, what = read_tfds(
-        "zoo_cars3d", split="train", title="Cars3D", data_dir=data_dir, label_keys=keys,
-        max_examples=max_examples,
-    )
-    return ArrayGroundTruthData(
-        images, labels,
-        factor_sizes=CARS3D_FACTOR_SIZES, factor_names=CARS3D_FACTOR_NAMES,
-        name="cars3d", data_source=f"real Cars3D from {what}", max_value=255,
+    return read_ground_truth(
+        "zoo_cars3d", name="cars3d", title="Cars3D", factor_names=CARS3D_FACTOR_NAMES,
+        factor_sizes=CARS3D_FACTOR_SIZES, data_dir=data_dir, max_examples=max_examples,
     )
 
 
@@ -292,30 +316,21 @@ def load_mpi3d(
 
     if variant not in MPI3D_VARIANTS:
         raise ValueError(f"unknown MPI3D variant {variant!r}; known: {', '.join(MPI3D_VARIANTS)}")
-    keys = tuple(f"label_{n}" for n in MPI3D_FACTOR_NAMES)
-    images, labels, what = read_tfds(
-        f"zoo_mpi3d/{variant}", split="train", title="MPI3D", data_dir=data_dir, label_keys=keys,
+    return read_ground_truth(
+        f"zoo_mpi3d/{variant}", name="mpi3d", title=f"MPI3D-{variant}",
+        factor_names=MPI3D_FACTOR_NAMES, factor_sizes=MPI3D_FACTOR_SIZES, data_dir=data_dir,
         max_examples=max_examples,
     )
-    return ArrayGroundTruthData(
-        images, labels,
-        factor_sizes=MPI3D_FACTOR_SIZES, factor_names=MPI3D_FACTOR_NAMES,
-        name="mpi3d", data_source=f"real MPI3D-{variant} from {what}", max_value=255,
-    )
 
 
-def _load_mnist_like(tfds_name, title, data_dir, split, pad_to, max_examples):
+def _load_mnist_like(tfds_name, title, data_dir, split="train", pad_to=None, max_examples=None):
     if pad_to is not None and int(pad_to) < 28:
         raise ValueError(f"pad_to must be at least 28, got {pad_to}")
-    images, labels, what = read_tfds(
-        tfds_name, split=split, data_dir=data_dir, label_keys=("label",), title=title,
+    return read_ground_truth(
+        tfds_name, name=tfds_name, title=title, factor_names=MNIST_FACTOR_NAMES,
+        factor_sizes=(10,), data_dir=data_dir, split=split, label_keys=("label",),
+        several_per_combination=True, max_examples=max_examples,
         image_fn=None if pad_to is None else _pad(int(pad_to)),
-        max_examples=max_examples,
-    )
-    return LabelledArrayData(
-        images, labels,
-        factor_sizes=(10,), factor_names=MNIST_FACTOR_NAMES,
-        name=tfds_name, data_source=f"real {title} from {what}", max_value=255,
     )
 
 
@@ -324,7 +339,7 @@ def load_mnist(
     split: str = "train",
     pad_to: int | None = None,
     max_examples: int | None = None,
-) -> LabelledArrayData:
+) -> ArrayGroundTruthData:
     """MNIST from the prepared tfds ``mnist``: 28x28x1, one factor ``class`` (10).
 
     The digit label is the single factor, so unsupervised accuracy (Hungarian
@@ -335,16 +350,10 @@ def load_mnist(
     return _load_mnist_like("mnist", "MNIST", data_dir, split, pad_to, max_examples)
 
 
-def load_fashion_mnist(
-    data_dir: str | None = None,
-    split: str = "train",
-    pad_to: int | None = None,
-    max_examples: int | None = None,
-) -> LabelledArrayData:
-    """Fashion-MNIST from the prepared tfds ``fashion_mnist``; as :func:`load_mnist`."""
-    return _load_mnist_like(
-        "fashion_mnist", "Fashion-MNIST", data_dir, split, pad_to, max_examples
-    )
+def load_fashion_mnist(data_dir: str | None = None, **options) -> ArrayGroundTruthData:
+    """Fashion-MNIST from the prepared tfds ``fashion_mnist``; the options (``split``,
+    ``pad_to``, ``max_examples``) are :func:`load_mnist`'s."""
+    return _load_mnist_like("fashion_mnist", "Fashion-MNIST", data_dir, **options)
 
 
 def load_celeba(

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from zoo.checks import check_int
 from zoo.key_values import parse_key_values
 from zoo.metrics.beta_vae_score import beta_vae_score
 from zoo.metrics.core import (
@@ -248,8 +249,7 @@ def evaluate(data, representation_fn, metrics="all", seed: int = 0, *, common: d
        (all threads), less sensitive than wall time to other jobs on the machine. Explicitly requested metrics that cannot run raise ValueError;
        the optional members of "all" are skipped with a reason.
     """
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int("seed", seed, 0)
     names = resolve_metric_names(metrics)
     requested = ([m.strip() for m in metrics.split(",")] if isinstance(metrics, str)
                  else list(metrics))

@@ -50,6 +50,7 @@ __all__ = [
     "discrete_entropy",
     "gaussian_kl_per_dim",
     "histogram_discretize",
+    "iid_codes",
     "mutual_information_matrix",
     "quiet_sklearn",
     "representations_for",
@@ -434,6 +435,14 @@ def sample_iid(data, reps: Representations, rng, num_train: int, num_test: int =
     if num_test:
         out.append((test, reps(test)))
     return out
+
+
+def iid_codes(data, representation_fn, rng, num_points: int) -> np.ndarray:
+    """The codes of ``num_points`` i.i.d. points (the first draw of ``rng``, as in `sample_iid`),
+    for the metrics that score codes alone."""
+    reps = representations_for(data, representation_fn)
+    [(_, codes)] = sample_iid(data, reps, as_rng(rng), num_points)
+    return codes
 
 
 def seed_from(rng) -> int:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.data.ground_truth import as_rng
-from zoo.metrics.core import representations_for, sample_iid
+from zoo.metrics.core import iid_codes
 
 __all__ = ["gaussian_total_correlation", "total_correlation_of_codes"]
 
@@ -38,6 +37,5 @@ def gaussian_total_correlation(data, representation_fn, rng=None, *,
     """{"gaussian_total_correlation"} of the codes of ``num_points`` i.i.d. points."""
     if num_points < 2:
         raise ValueError("num_points must be at least 2")
-    reps = representations_for(data, representation_fn)
-    [(_, codes)] = sample_iid(data, reps, as_rng(rng), num_points)
+    codes = iid_codes(data, representation_fn, rng, num_points)
     return {"gaussian_total_correlation": total_correlation_of_codes(codes)}

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zoo.data.ground_truth import as_rng
-from zoo.metrics.core import representations_for, sample_iid
+from zoo.metrics.core import iid_codes
 
 __all__ = ["hoyer", "hoyer_sparsity"]
 
@@ -46,6 +45,4 @@ def hoyer_sparsity(data, representation_fn, rng=None, *,
     """{"hoyer_sparsity"} of the standardised codes of ``num_points`` i.i.d. points."""
     if num_points < 1:
         raise ValueError("num_points must be positive")
-    reps = representations_for(data, representation_fn)
-    [(_, codes)] = sample_iid(data, reps, as_rng(rng), num_points)
-    return {"hoyer_sparsity": hoyer(codes)}
+    return {"hoyer_sparsity": hoyer(iid_codes(data, representation_fn, rng, num_points))}

@@ -20,12 +20,7 @@ import numpy as np
 from sklearn.svm import LinearSVC
 
 from zoo.data.ground_truth import as_rng
-from zoo.metrics.core import (
-    active_factors,
-    quiet_sklearn,
-    representations_for,
-    sample_iid,
-)
+from zoo.metrics.core import active_factors, quiet_sklearn, representations_for, sample_iid
 
 __all__ = ["r2_matrix", "sap", "sap_from_matrix"]
 

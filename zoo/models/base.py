@@ -33,7 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions, networks
+from zoo import distributions, networks, seeds
+from zoo.checks import check_int
 
 
 def default_optimizer(learning_rate=1e-4):
@@ -89,9 +90,7 @@ def check_images(x, image_shape):
 
 
 def _positive_int(name, value):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
+    return check_int(name, value, minimum=1)
 
 
 def sample_count(n):
@@ -171,9 +170,8 @@ class TrainingState:
 
     def training_seed(self, purpose=0):
         """The int64 [2] stateless seed of the current training step's draw for `purpose`: a pure
-        function of (seed, global_step, purpose)."""
-        return tf.stack([tf.constant(self.seed * 1009 + purpose, tf.int64),
-                         self.global_step.value])
+        function of (seed, global_step, purpose), in the models' layout of `zoo.seeds`."""
+        return seeds.training_seed(self.seed, self.global_step.value, purpose)
 
     @property
     def metrics(self):
@@ -191,6 +189,10 @@ class TrainingState:
         gradients = list(gradients)
         finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
                                           for g in gradients if g is not None])
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            # Scaled float16 gradients overflow now and then by design: the wrapper then skips
+            # the update itself and lowers its scale. That is not a divergence.
+            finite_gradients = tf.constant(True)
         mask = tf.add_n(bits + [tf.cast(tf.logical_not(finite_gradients), tf.int32)
                                 * (1 << (len(names) - 1))])
         if not optimizer.built:  # variables cannot be created inside the cond below
@@ -303,9 +305,7 @@ class VAE(TrainingState, keras.Model):
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         self.image_shape = tuple(int(s) for s in input_shape)
         self.network, self.likelihood_name, self.posterior = network, likelihood, posterior
-        # A model always has a concrete seed, stored in its config, so a saved model resumes the
-        # same noise sequence.
-        self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        self.seed = seeds.resolve(seed)
         self.encoder = networks.build_encoder(network, self.image_shape)
         self.posterior_head = distributions.GaussianPosteriorHead(
             self.latent_dim, posterior, name="posterior_head")
@@ -459,8 +459,12 @@ class VAE(TrainingState, keras.Model):
         saved_state = self.begin_training_step()
         with tf.GradientTape() as tape:
             terms = compute_terms()
+            # Under a mixed_float16 policy `compile` wraps the optimizer in a LossScaleOptimizer:
+            # the scaled loss keeps float16 gradients from underflowing, and the wrapper unscales
+            # them. Any other optimizer returns the loss as it is.
+            scaled_loss = self.optimizer.scale_loss(terms["loss"])
         variables = self.trainable_variables
-        gradients = tape.gradient(terms["loss"], variables)
+        gradients = tape.gradient(scaled_loss, variables)
         nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)
         return self.end_training_step(terms, nonfinite, saved_state)
 

@@ -58,6 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import assignment, distributions, networks
+from zoo.checks import check_int
 from zoo.models.base import VAE, check_codes, non_negative, sample_count
 
 _RELU, _LINEAR = keras.activations.get("relu"), keras.activations.get("linear")
@@ -133,12 +134,6 @@ def restart_optimizer(optimizer):
             variable.assign(tf.zeros(variable.shape, variable.dtype))
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}.")
-    return int(value)
-
-
 @keras.saving.register_keras_serializable(package="zoo")
 class CascadeVAE(VAE):
     """CascadeVAE: information cascading + alternating discrete/continuous optimisation.
@@ -171,13 +166,13 @@ class CascadeVAE(VAE):
                  posterior="softplus", **kwargs):
         self.beta_high = non_negative("beta_high", beta_high)
         self.beta_low = non_negative("beta_low", beta_low)
-        self.stage_steps = _check_int("stage_steps", stage_steps, 1)
+        self.stage_steps = check_int("stage_steps", stage_steps, 1)
         self.weight_decay = non_negative("weight_decay", weight_decay)
         if self.continuous_only:
             self.num_categories, self.discrete_stage = 0, None
         else:
-            self.num_categories = _check_int("num_categories", num_categories, 2)
-            self.discrete_stage = _check_int("discrete_stage", discrete_stage, 0)
+            self.num_categories = check_int("num_categories", num_categories, 2)
+            self.discrete_stage = check_int("discrete_stage", discrete_stage, 0)
         self.lambda_prime = non_negative("lambda_prime", lambda_prime)
         if solver != "auto" and solver not in assignment.SOLVERS:
             raise ValueError(f"Unknown assignment solver {solver!r}; expected 'auto' or one of "

@@ -57,11 +57,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import seeds
 from zoo.models.base import VAE, non_negative
 
 #: The active-latent label of a free batch (no latent clamped).
 FREE = -1
-_STREAM_SALT = 0x0DC16  # folded into the stream seeds: these batches differ from `data.stream`'s
 
 
 def clamp_latents(params, active, invariance_weight=1.0):
@@ -165,15 +165,13 @@ def _single_factor_batch_fn(data, batch_size, seed, free_batch_weight, factor_ba
     columns = tf.range(data.num_factors, dtype=tf.int64)
 
     def make(step):
-        base = tf.random.experimental.stateless_fold_in(
-            tf.stack([tf.cast(seed, tf.int64), tf.cast(step, tf.int64)]), _STREAM_SALT)
-        seeds = [tf.random.experimental.stateless_fold_in(base, i) for i in range(4)]
+        draw_seeds = [seeds.derive(seed, step, seeds.DC_IGN_BATCHES, i) for i in range(4)]
         batch_type = tf.cast(tf.random.stateless_categorical(
-            log_weights, 1, seeds[0], dtype=tf.int32)[0, 0], tf.int32)
-        free = data.sample_factors_tf(batch_size, seeds[1])
-        fixed = tf.tile(data.sample_factors_tf(1, seeds[2]), [batch_size, 1])
+            log_weights, 1, draw_seeds[0], dtype=tf.int32)[0, 0], tf.int32)
+        free = data.sample_factors_tf(batch_size, draw_seeds[1])
+        fixed = tf.tile(data.sample_factors_tf(1, draw_seeds[2]), [batch_size, 1])
         factor = factor_of_type[batch_type]
-        values = tf.random.stateless_uniform([batch_size], seeds[3], minval=0,
+        values = tf.random.stateless_uniform([batch_size], draw_seeds[3], minval=0,
                                              maxval=sizes[factor], dtype=tf.int64)
         single = tf.where(columns[None, :] == factor, values[:, None], fixed)
         is_free = tf.equal(batch_type, free_type)

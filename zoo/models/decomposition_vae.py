@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions
+from zoo import distributions, seeds
 from zoo.kernels import MMD_SCALES, imq_kernel, mmd_imq  # noqa: F401 (imq_kernel: re-exported)
 from zoo.models.base import VAE, non_negative, sample_count
 
@@ -156,7 +156,7 @@ class DecompositionVAE(VAE):
         """An int32 [2] seed for TFP sampling: (seed, global_step, purpose) when training, the
         evaluation seed generator otherwise."""
         if training:
-            return tf.cast(tf.math.floormod(self.training_seed(purpose), 2**31 - 1), tf.int32)
+            return seeds.as_tfp_seed(self.training_seed(purpose))
         return tf.cast(keras.random.randint((2,), 0, 2**31 - 1, seed=self.eval_seed_generator),
                        tf.int32)
 

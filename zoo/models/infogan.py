@@ -57,7 +57,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions, networks
+from zoo import distributions, networks, seeds
+from zoo.checks import check_int
 from zoo.models.base import (
     SecondOptimizer,
     TrainingState,
@@ -181,12 +182,8 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
                  **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = _positive_int("latent_dim", latent_dim)
-        self.num_categories = _positive_int("num_categories", num_categories)
-        if self.num_categories < 2:
-            raise ValueError(f"num_categories must be ≥ 2, got {num_categories!r}.")
-        self.noise_dim = int(noise_dim)
-        if self.noise_dim < 0 or self.noise_dim != noise_dim:
-            raise ValueError(f"noise_dim must be an integer ≥ 0, got {noise_dim!r}.")
+        self.num_categories = check_int("num_categories", num_categories, 2)
+        self.noise_dim = check_int("noise_dim", noise_dim, 0)
         if network not in _SPATIAL:
             raise ValueError(f"Unknown InfoGAN network {network!r}; expected one of {NETWORKS}.")
         if input_shape is None:
@@ -200,7 +197,7 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
         self.discriminator_learning_rate = float(discriminator_learning_rate)
         if not (self.generator_learning_rate > 0 and self.discriminator_learning_rate > 0):
             raise ValueError("Learning rates must be positive.")
-        self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        self.seed = seeds.resolve(seed)
 
         self.generator = build_generator(network, self.decoder_input_dim, self.image_shape)
         self.trunk = build_trunk(network, self.image_shape)

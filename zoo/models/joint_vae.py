@@ -31,7 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions
+from zoo import distributions, seeds
+from zoo.checks import check_int
 from zoo.models.base import (
     VAE,
     check_codes,
@@ -58,9 +59,7 @@ def _capacity_setting(name, value):
     if not isinstance(value, (list, tuple)) or len(value) != 4:
         raise ValueError(f"{name} must be [C_min, C_max, T, gamma], got {value!r}.")
     c_min, c_max = non_negative(f"{name} C_min", value[0]), non_negative(f"{name} C_max", value[1])
-    steps, gamma = value[2], non_negative(f"{name} gamma", value[3])
-    if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-        raise ValueError(f"{name} T must be a positive integer, got {steps!r}.")
+    steps, gamma = check_int(f"{name} T", value[2], 1), non_negative(f"{name} gamma", value[3])
     if c_min > c_max:
         raise ValueError(f"{name} needs C_min ≤ C_max, got {c_min} > {c_max}.")
     return [c_min, c_max, int(steps), gamma]
@@ -96,11 +95,10 @@ class JointVAE(VAE):
             raise ValueError(f"JointVAE without a preset needs {missing}.")
         self.preset = preset
         dims = settings["categorical_dims"]
-        if (not isinstance(dims, (list, tuple)) or not dims
-                or any(isinstance(k, bool) or int(k) != k or k < 2 for k in dims)):
+        if not isinstance(dims, (list, tuple)) or not dims:
             raise ValueError(f"categorical_dims must be a non-empty list of integers ≥ 2, got "
                              f"{dims!r}.")
-        self.categorical_dims = [int(k) for k in dims]
+        self.categorical_dims = [check_int("each of categorical_dims", k, 2) for k in dims]
         self.temperature = float(temperature)
         if not np.isfinite(self.temperature) or self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}.")
@@ -165,8 +163,7 @@ class JointVAE(VAE):
     def _relaxed_codes(self, logits):
         samples = []
         for j, code_logits in enumerate(self._split(logits)):
-            seed = tf.stack([tf.constant((self.seed * 1009 + 1 + j) % (2**31 - 1), tf.int32),
-                             tf.cast(self.global_step.value, tf.int32)])
+            seed = seeds.as_tfp_seed(self.training_seed(1 + j))
             samples.append(distributions.relaxed_one_hot_categorical(
                 tf.nn.log_softmax(code_logits), self.temperature).sample(seed=seed))
         return tf.concat(samples, axis=-1)

@@ -51,7 +51,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions
+from zoo import distributions, seeds
 from zoo.models.base import (
     VAE,
     TrainingState,
@@ -71,7 +71,6 @@ from zoo.symbols import (
 )
 
 STAGES = ("concepts", "recombination")
-_STREAM_SALT = 0x5CA1  # folded into the symbol stream's seeds
 
 
 def forward_kl(mean_x, logvar_x, mean_y, logvar_y):
@@ -135,7 +134,7 @@ class SCAN(TrainingState, keras.Model):
                            else Vocabulary.from_config(vocabulary))
         self.held_out_concepts = [[str(w) for w in concept] for concept in held_out_concepts]
         self.held_out_symbols()  # validates them
-        self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else int(seed)
+        self.seed = seeds.resolve(seed)
         weights = None
         if visual_path is not None:
             source, visual_sha256 = load_checked(visual_path, visual_sha256, "visual_path")
@@ -358,10 +357,11 @@ class SCAN(TrainingState, keras.Model):
         images = data.stream(batch_size, seed=seed, start_step=start_step, with_factors=True)
         steps = tf.data.Dataset.counter(start=start_step, dtype=tf.int64)
 
+        symbol_seed = int(seed) ^ seeds.SCAN_SYMBOLS
+
         def masks(step, count):
-            base = tf.stack([tf.constant(int(seed) ^ _STREAM_SALT, tf.int64), step])
             return [vocabulary.random_specified(
-                batch_size, tf.random.experimental.stateless_fold_in(base, k), probability)
+                batch_size, seeds.derive(symbol_seed, step, k), probability)
                 for k in range(count)]
 
         def concepts(batch, step):
@@ -371,12 +371,10 @@ class SCAN(TrainingState, keras.Model):
 
         def recombinations(batch, step):
             x, factors = batch
-            base = tf.stack([tf.constant(int(seed) ^ _STREAM_SALT, tf.int64), step])
-            others = [data.sample_factors_tf(batch_size, tf.random.experimental.stateless_fold_in(
-                base, 10 + k)) for k in range(2)]
+            others = [data.sample_factors_tf(batch_size, seeds.derive(symbol_seed, step, 10 + k))
+                      for k in range(2)]
             operator = tf.random.stateless_uniform(
-                [batch_size], tf.random.experimental.stateless_fold_in(base, 20), 0,
-                len(OPERATORS), tf.int32)
+                [batch_size], seeds.derive(symbol_seed, step, 20), 0, len(OPERATORS), tf.int32)
             return x, recombination_triples(vocabulary, factors, others, masks(step, 3),
                                             operator, held_out)
 

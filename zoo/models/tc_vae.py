@@ -7,6 +7,7 @@ recon + MI + β·TC + dimension-wise KL), with TC estimated on the batch by `zoo
 import keras
 
 from zoo import decomposition
+from zoo.checks import check_int
 from zoo.models.base import VAE, non_negative
 
 DSPRITES_SIZE = 737_280
@@ -34,9 +35,7 @@ class BetaTCVAE(VAE):
 
     def __init__(self, beta=6.0, dataset_size=DSPRITES_SIZE, estimator="mws", **kwargs):
         self.beta = non_negative("beta", beta)
-        if isinstance(dataset_size, bool) or int(dataset_size) != dataset_size or dataset_size < 1:
-            raise ValueError(f"dataset_size must be a positive integer, got {dataset_size!r}.")
-        self.dataset_size = int(dataset_size)
+        self.dataset_size = check_int("dataset_size", dataset_size, 1)
         self.estimator = decomposition.check_estimator(estimator)
         super().__init__(**kwargs)
 
