@@ -33,12 +33,12 @@ class BetaTCVAE(VAE):
     regularizer_terms = ("tc",)
 
     def __init__(self, beta=6.0, dataset_size=DSPRITES_SIZE, estimator="mws", **kwargs):
+        super().__init__(**kwargs)
         self.beta = non_negative("beta", beta)
         if isinstance(dataset_size, bool) or int(dataset_size) != dataset_size or dataset_size < 1:
             raise ValueError(f"dataset_size must be a positive integer, got {dataset_size!r}.")
         self.dataset_size = int(dataset_size)
         self.estimator = decomposition.check_estimator(estimator)
-        super().__init__(**kwargs)
 
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
         tc = decomposition.total_correlation(z, mean, logvar, self.dataset_size, self.estimator)
