@@ -1,9 +1,10 @@
 """One harness for every model class (in the style of keras-hub's `run_model_saving_test`).
 
 A model's test file supplies only constructor arguments and an input batch; the harness checks the
-public API's shapes, the config round trip, save → load → identical outputs (also for a model that
-was only trained through `fit`), fine-tuning after loading with the optimizer state and step
-counter restored, and the SavedModel endpoints.
+public API's shapes, the codes the model declares, the config and Keras serialization round trips,
+save → load → identical outputs (also for a model that was only trained through `fit`),
+fine-tuning after loading with the optimizer state and step counter restored, and the SavedModel
+endpoints.
 """
 import subprocess
 import sys
@@ -28,20 +29,42 @@ def check_api_shapes(model, images):
     assert model.sample(3).shape == (3,) + images.shape[1:]
 
 
-def decoder_codes(model, posterior):
-    """The decoder's input for the posterior means: z, or concat(z, discrete one-hot) for models
-    whose decoder also reads a discrete code (decoder_input_dim > latent_dim; their `encode`
-    returns it as "discrete"). A model whose decoder reads more than that (InfoGAN's generator
-    also takes noise) says how to build it with a `decoder_codes(posterior)` method."""
-    if hasattr(model, "decoder_codes"):
-        return model.decoder_codes(posterior)
-    if model.decoder_input_dim == model.latent_dim:
-        return posterior["mean"]
-    return tf.concat([posterior["mean"], posterior["discrete"]], axis=-1)
+def check_declared_codes(model, images):
+    """The codes the model declares (`CodeLayout`) are the ones its `encode` returns: the
+    representation is the continuous codes and then each discrete code's category index, and
+    `decoder_codes` is a decoder input that reconstructs as `call` does."""
+    n, sizes = len(images), tuple(model.discrete_code_sizes)
+    posterior = model.encode(images)
+    representation = model.representation(images).numpy()
+    columns = list(model.discrete_columns)
+    assert representation.shape == (n, model.latent_dim + len(sizes))
+    assert columns == list(range(model.latent_dim, model.latent_dim + len(sizes)))
+    np.testing.assert_array_equal(representation[:, :model.latent_dim], posterior["mean"].numpy())
+    if sizes:
+        category = posterior["category"].numpy()
+        assert category.shape == (n, len(sizes))
+        assert np.all((category >= 0) & (category < np.array(sizes)))
+        np.testing.assert_array_equal(representation[:, columns], category)
+        assert posterior["discrete"].shape == (n, sum(sizes))
+    else:
+        assert "category" not in posterior and "discrete" not in posterior
+    codes = model.decoder_codes(posterior)
+    assert codes.shape == (n, model.decoder_input_dim)
+    np.testing.assert_array_equal(model.decode_mean(codes).numpy(), model(images).numpy())
 
 
 def check_config_round_trip(model):
     clone = type(model).from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+
+
+def check_serialization_round_trip(model):
+    """`keras.saving.serialize_keras_object` → `deserialize_keras_object` rebuilds the class with
+    the same config (what `load_model` and a nested model's config, SCAN's, rely on)."""
+    serialized = keras.saving.serialize_keras_object(model)
+    assert serialized["registered_name"] == f"zoo>{type(model).__name__}"
+    clone = keras.saving.deserialize_keras_object(serialized)
+    assert type(clone) is type(model)
     assert clone.get_config() == model.get_config()
 
 
@@ -111,7 +134,7 @@ def check_saved_model(model, images, tmp_path):
                                model(images).numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(served.representation(x)["representation"].numpy(),
                                model.representation(images).numpy(), rtol=1e-5, atol=1e-6)
-    z = decoder_codes(model, posterior)
+    z = model.decoder_codes(posterior)
     np.testing.assert_allclose(served.decode(z)["params"].numpy(), model.decode(z).numpy(),
                                rtol=1e-5, atol=1e-5)
     shown = subprocess.run(
@@ -137,6 +160,8 @@ def run_model_test(model_class, init_kwargs, images, tmp_path, labels=None):
     keras.utils.set_random_seed(0)
     model = model_class(**init_kwargs)
     check_api_shapes(model, images)
+    check_declared_codes(model, images)
     check_config_round_trip(model)
+    check_serialization_round_trip(model)
     check_save_load_and_fine_tune(model, images, tmp_path, labels)
     check_saved_model(model, images, tmp_path)

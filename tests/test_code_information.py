@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import zoo.data
-from zoo import assignment, models, visualize
+from zoo import assignment, metrics, models, visualize
 from zoo.data.synthetic import IdentityData
 
 
@@ -86,3 +86,29 @@ def test_the_category_picture_labels_rows_by_factor_value_and_refuses_a_model_wi
     assert path.exists()
     with pytest.raises(ValueError, match="BetaVAE has no discrete code"):
         visualize.category_grid(models.get("beta_vae", seed=0), data.sample_observations(2))
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("cascade_vae", {"latent_dim": 4, "stage_steps": 10, "discrete_stage": 1}),
+    ("joint_vae", {"latent_dim": 4, "categorical_dims": [3, 2]}),
+    ("infogan", {"latent_dim": 2, "num_categories": 3, "noise_dim": 4, "input_shape": (64, 64, 1),
+                 "network": "infogan64"}),
+    ("cascade_vae_c", {"latent_dim": 4}),
+])
+def test_the_metrics_read_the_codes_the_model_declares(binary_images, name, kwargs):
+    model = models.get(name, seed=0, **kwargs)
+    model.global_step.assign(10)  # CascadeVAE: in the discrete stage
+    wrapped = metrics.ModelRepresentation(model, batch_size=8)
+    outputs = wrapped(binary_images)
+    posterior = model.encode(binary_images)
+    np.testing.assert_allclose(outputs["codes"], model.representation(binary_images).numpy(),
+                               rtol=1e-5, atol=1e-6)
+    sizes = model.discrete_code_sizes
+    assert wrapped.discrete_columns == model.discrete_columns == tuple(
+        range(model.latent_dim, model.latent_dim + len(sizes)))
+    if sizes:
+        np.testing.assert_array_equal(outputs["category"], posterior["category"].numpy())
+        np.testing.assert_array_equal(outputs["codes"][:, list(wrapped.discrete_columns)],
+                                      outputs["category"])
+    else:
+        assert "category" not in outputs

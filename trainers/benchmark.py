@@ -221,7 +221,7 @@ def main(argv):
             "step_time_ratio_median": float(np.median(per_round)),
             "step_time_ratio_range": [float(min(per_round)), float(max(per_round))],
             "load_average_before": load_before, "load_average_after": os.getloadavg()}
-    if hasattr(model, "lambda_prime"):  # models with an assignment step: the solvers alone
+    if isinstance(model, models.CascadeVAE):  # the model with an assignment step: the solvers alone
         from zoo import assignment
         result["solver_ms_per_batch"] = assignment.time_solvers(
             FLAGS.batch_size, model.num_categories, model.lambda_prime)

@@ -54,11 +54,11 @@ def define_flags(flag_values):
 
 def code_function(model, code=0):
     """images → the model's discrete code `code` (int [B]); refuses models without one."""
+    if not model.discrete_code_sizes:
+        raise ValueError(f"{type(model).__name__} has no discrete code.")
+
     def codes(images):
-        posterior = model.encode(images)
-        if "category" not in posterior:
-            raise ValueError(f"{type(model).__name__} has no discrete code.")
-        return posterior["category"].numpy()[:, code]
+        return model.encode(images)["category"].numpy()[:, code]
     return codes
 
 

@@ -48,10 +48,8 @@ def read_json(path, advice):
 def nonfinite_variables(model):
     """Names of the model's variables (weights and optimizer slots) holding NaN or ±inf."""
     variables = list(model.variables)
-    for optimizer in (getattr(model, "optimizer", None),
-                      getattr(model, "discriminator_optimizer", None)):
-        if optimizer is not None:
-            variables += list(optimizer.variables)
+    for optimizer in model.optimizers:
+        variables += list(optimizer.variables)
     return [v.path for v in variables
             if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v.numpy()))]
 

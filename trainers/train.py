@@ -105,7 +105,7 @@ def build_model(config, observation_shape=None):
                            **sizes, **config.model_args)
     except TypeError as error:
         raise ValueError(f"Bad --model_arg for {config.model!r}: {error}") from None
-    if getattr(model, "owns_optimizer_settings", False):
+    if model.owns_optimizer_settings:
         # A model with its own optimiser settings, set by model arguments (InfoGAN's two Adams).
         if config.learning_rate is not None:
             raise ValueError(f"{config.model!r} sets its learning rates through model "
@@ -129,8 +129,7 @@ def initialise_from(model, path):
     if type(source) is not type(model):
         raise ValueError(f"--init_from {path} holds a {type(source).__name__}; this run trains a "
                          f"{type(model).__name__}.")
-    if hasattr(source, "ensure_discriminator"):
-        source.ensure_discriminator()  # a published FactorVAE: the run starts a fresh discriminator
+    source.restore_training_parts()  # a published FactorVAE: the run starts a fresh discriminator
     # Compared by order and shape: Keras numbers layer names per process (conv2d_4 vs conv2d).
     ours = [tuple(w.shape) for w in model.weights]
     theirs = [tuple(w.shape) for w in source.weights]

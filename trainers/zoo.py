@@ -209,8 +209,7 @@ def save_without_optimizer(source, target):
     from zoo import models
 
     model = models.load(source)
-    if hasattr(model, "without_discriminator"):
-        model = model.without_discriminator()
+    model = model.for_publication()
     for name, value in list(vars(model).items()):
         if isinstance(value, keras.optimizers.Optimizer):
             setattr(model, name, None)

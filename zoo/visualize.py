@@ -84,21 +84,11 @@ def reconstruction_grid(model, images):
     return _tile(np.stack([images, model(images).numpy()]))
 
 
-def discrete_code_sizes(model):
-    """Category counts of the model's discrete codes: JointVAE's `categorical_dims`, CascadeVAE's
-    `num_categories`, [] for a model without one (CascadeVAE-C included)."""
-    if getattr(model, "categorical_dims", None):
-        return [int(k) for k in model.categorical_dims]
-    if getattr(model, "num_categories", 0):
-        return [int(model.num_categories)]
-    return []
-
-
 def category_grid(model, images):
     """Row i: image i, then its decoding with the first discrete code set to each category
     k = 0 … S−1 in turn (continuous latents at the posterior mean, other codes as inferred).
     Shows what each category draws. Returns (grid, the category the model infers for each image)."""
-    sizes = discrete_code_sizes(model)
+    sizes = model.discrete_code_sizes
     if not sizes:
         raise ValueError(f"{type(model).__name__} has no discrete code.")
     images = np.asarray(images, np.float32)

@@ -14,8 +14,8 @@ generator (an int seed, a ``np.random.Generator`` or None; see `zoo.data.as_rng`
 * ``"category"``: integer discrete code(s) ``[n, c]`` (unsupervised accuracy, CascadeVAE protocol).
 
 A zoo model can be passed directly: :func:`as_representation_fn` wraps it in
-:class:`ModelRepresentation` (posterior mean as codes, one encoder pass per batch, discrete codes
-appended as the last columns as the models' ``representation()`` does).
+:class:`ModelRepresentation` (one encoder pass per batch; the codes and their discrete columns are
+the ones the model declares, `zoo.models.base.CodeLayout`).
 
 **The cache.** :class:`Representations` binds a data set and a representation function and encodes
 every *factor combination* at most once: a request for the codes of a factor array looks the
@@ -70,85 +70,43 @@ _OUTPUT_KEYS = ("codes", "mean", "logvar", "category")
 class ModelRepresentation:
     """images → {"codes", "mean", "logvar"[, "category"]} for a zoo model, one encoder pass a batch.
 
-    ``codes`` is what the model's ``representation(x)`` returns. For the models of the zoo that is
-    the posterior mean, with the discrete code(s) ``encode(x)["category"]`` appended as the last
-    columns (CascadeVAE, JointVAE); this wrapper builds it from the single ``encode`` pass and checks
-    once, on the first batch, that it equals ``model.representation``; if it does not (a model with
-    another representation), it calls ``representation`` as well.
+    ``codes`` is the model's representation (``representation_of`` the ``encode`` result: the
+    posterior mean, with the category index of each discrete code as the last columns for
+    CascadeVAE, JointVAE and InfoGAN), ``category`` the discrete codes of a model that declares
+    some (``discrete_code_sizes``).
 
     Args:
-      model: a model with ``encode(x)`` → {"mean", "logvar", ...} and ``representation(x)``.
+      model: a zoo model (`zoo.models.base.CodeLayout`).
       batch_size: images per forward pass.
     """
 
     def __init__(self, model, batch_size: int = 1024):
-        import tensorflow as tf  # only needed for models
+        import tensorflow as tf
 
         self.model = model
         self.batch_size = int(batch_size)
-        self._mode = None  # "mean" | "concat" | "representation", decided on the first batch
-        shape = tuple(getattr(model, "image_shape", ()) or ())
-        signature = [tf.TensorSpec((None,) + shape if shape else None, tf.float32)]
-
-        def encode(x):
-            out = model.encode(x)
-            result = {k: out[k] for k in ("mean", "logvar", "category") if k in out}
-            if "mean" not in result:
-                result["mean"] = model.representation(x)
-            return result
-
-        self._encode = tf.function(encode, input_signature=signature, reduce_retracing=True)
-        self._represent = tf.function(model.representation, input_signature=signature,
-                                      reduce_retracing=True)
+        signature = [tf.TensorSpec((None,) + tuple(model.image_shape), tf.float32)]
+        self._encode = tf.function(lambda x: self._outputs(model.encode(x)),
+                                   input_signature=signature, reduce_retracing=True)
         self._fused = {}
 
     @property
     def discrete_columns(self):
-        """Columns of ``codes`` that hold discrete codes (known after the first call)."""
-        return self._discrete_columns if self._mode == "concat" else ()
+        """Columns of ``codes`` that hold discrete codes (the model's declaration)."""
+        return tuple(self.model.discrete_columns)
 
-    def _finish(self, out, images_fn):
-        out = {k: np.asarray(v) for k, v in out.items()}
-        if self._mode is None:
-            self._decide_mode(out, images_fn(8))
-        if self._mode == "representation":
-            images = images_fn()
-            out["codes"] = np.concatenate([
-                np.asarray(self._represent(images[i:i + self.batch_size]))
-                for i in range(0, len(images), self.batch_size)])
-        elif self._mode == "concat":
-            out["codes"] = np.concatenate(
-                [out["mean"], out["category"].astype(out["mean"].dtype)], axis=1)
-        else:
-            out["codes"] = out["mean"]
-        return out
-
-    def _decide_mode(self, out, images):
-        probe = np.asarray(self._represent(images[:8]))
-        mean = out["mean"][:8]
-        candidates = [("mean", mean)]
-        if "category" in out:
-            category = np.asarray(out["category"]).reshape(len(out["mean"]), -1)
-            candidates.insert(0, ("concat", np.concatenate(
-                [mean, category[:8].astype(mean.dtype)], axis=1)))
-        for mode, value in candidates:
-            if probe.shape == value.shape and np.allclose(probe, value, rtol=1e-5, atol=1e-6,
-                                                          equal_nan=True):
-                self._mode = mode
-                break
-        else:
-            self._mode = "representation"
-        if self._mode == "concat":
-            d, c = out["mean"].shape[1], category.shape[1]
-            self._discrete_columns = tuple(range(d, d + c))
+    def _outputs(self, posterior):
+        keys = ("mean", "logvar", "category") if self.model.discrete_code_sizes else (
+            "mean", "logvar")
+        return {"codes": self.model.representation_of(posterior),
+                **{key: posterior[key] for key in keys}}
 
     def _batched(self, fn, x):
         parts = [fn(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
         return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
 
     def __call__(self, images):
-        images = np.asarray(images, np.float32)
-        return self._finish(self._batched(self._encode, images), lambda n=None: images[:n])
+        return self._batched(self._encode, np.asarray(images, np.float32))
 
     def outputs_from_factors(self, data, factors):
         """Render and encode in one TensorFlow graph (no numpy round trip of the images)."""
@@ -156,30 +114,21 @@ class ModelRepresentation:
 
         key = id(data)
         if key not in self._fused:
-            model = self.model
-
-            def fused(f):
-                x = data.images_from_factors_tf(f)
-                out = model.encode(x)
-                result = {k: out[k] for k in ("mean", "logvar", "category") if k in out}
-                if "mean" not in result:
-                    result["mean"] = model.representation(x)
-                return result
-
             self._fused[key] = tf.function(
-                fused, input_signature=[tf.TensorSpec((None, data.num_factors), tf.int64)],
+                lambda f: self._outputs(self.model.encode(data.images_from_factors_tf(f))),
+                input_signature=[tf.TensorSpec((None, data.num_factors), tf.int64)],
                 reduce_retracing=True)
-        factors = np.asarray(factors, np.int64)
-        out = self._batched(self._fused[key], factors)
-        return self._finish(out, lambda n=None: data.images_from_factors(factors[:n]))
+        return self._batched(self._fused[key], np.asarray(factors, np.int64))
 
 
 def as_representation_fn(obj, batch_size: int = 1024):
-    """A zoo model (anything with ``encode`` and ``representation``) → :class:`ModelRepresentation`;
-    a callable → itself; a :class:`Representations` → itself."""
+    """A zoo model → :class:`ModelRepresentation`; a callable → itself; a
+    :class:`Representations` → itself."""
+    from zoo.models.base import CodeLayout  # here, as TensorFlow is: only models need it
+
     if isinstance(obj, (Representations, ModelRepresentation)):
         return obj
-    if hasattr(obj, "encode") and hasattr(obj, "representation"):
+    if isinstance(obj, CodeLayout):
         return ModelRepresentation(obj, batch_size=batch_size)
     if callable(obj):
         return obj
@@ -262,7 +211,9 @@ class Representations:
             return self._discrete_columns
         if "codes" not in self._shapes:
             self.num_codes  # noqa: B018
-        return tuple(getattr(self.fn, "discrete_columns", ()) or ())
+        if isinstance(self.fn, ModelRepresentation):
+            return self.fn.discrete_columns
+        return ()
 
     def stats(self) -> dict:
         return {"observations_requested": int(self.num_requested),
@@ -324,7 +275,7 @@ class Representations:
     def _encode(self, factors: np.ndarray) -> dict[str, np.ndarray]:
         started = time.perf_counter()
         parts = []
-        fused = (self.deterministic and hasattr(self.fn, "outputs_from_factors")
+        fused = (self.deterministic and isinstance(self.fn, ModelRepresentation)
                  and hasattr(self.data, "images_from_factors_tf"))
         for i in range(0, len(factors), self.chunk_size):
             chunk = factors[i:i + self.chunk_size]

@@ -19,9 +19,17 @@ Two mixins hold what the non-VAE models share with `VAE`: `TrainingState` (the s
 stateless training seeds, the evaluation seed generator and the logged-term trackers) and
 `SecondOptimizer` (a `discriminator_optimizer` saved and restored with the model).
 
+Every model declares its codes (`CodeLayout`): the sizes of its discrete codes, the columns of its
+representation, and the decoder input that reconstructs an `encode` result; the metrics, the
+pictures, the export and the tests read these declarations instead of guessing.
+
+Construction (`VAE`) runs in three steps: each class's `__init__` stores and checks its own
+arguments (after `super().__init__`), then `_build_layers()` creates the sub-layers (a subclass
+adds its own after `super()._build_layers()`), then `build()` builds them.
+
 Conventions every model keeps (DESIGN "The shape of a model"):
-- every sub-layer is created and built in `__init__`, so a model trained only through `train_step`
-  is still built when saved, and `keras.models.load_model` restores all of its weights;
+- every sub-layer is created and built during construction, so a model trained only through
+  `train_step` is still built when saved, and `keras.models.load_model` restores all of its weights;
 - schedules read `global_step`, a variable saved with the model, so save → load → fit continues
   them; it advances once per training iteration;
 - training noise is a pure function of (seed, global_step, purpose): `training_noise` uses
@@ -108,6 +116,13 @@ def check_codes(z):
     return z
 
 
+def zeros_for_none(gradients, variables):
+    """Gradients with zeros for the variables the loss does not reach (both branches of a
+    `tf.cond` must return tensors; `unconnected_gradients=ZERO` fails on Keras variables, whose
+    dtype is a string)."""
+    return [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(gradients, variables)]
+
+
 def non_negative(name, value):
     """A hyperparameter that must be a finite number ≥ 0 (β, γ, C_max, ...)."""
     try:
@@ -134,11 +149,62 @@ def load_checked(path, expected_sha256, name):
     return model, sha256
 
 
+class CodeLayout:
+    """Mixin declaring a zoo model's codes, so that the tools using them (metrics, pictures, the
+    SavedModel export, the tests) read them instead of guessing.
+
+    `encode(x)` returns the continuous codes as "mean" [B, latent_dim] and, for a model with
+    discrete codes, "category" [B, codes] (each code's category index, int32) and "discrete"
+    [B, Σ sizes] (their one-hots, side by side). The defaults describe a model with continuous
+    codes only (every Gaussian-code VAE): a model with discrete codes overrides
+    `discrete_code_sizes`; one whose decoder reads more than its codes overrides `decoder_codes`
+    (InfoGAN's generator also reads noise)."""
+
+    @property
+    def discrete_code_sizes(self):
+        """The number of categories of each discrete code, in the order of `encode`'s "category"
+        columns; () for a model without one."""
+        return ()
+
+    @property
+    def discrete_columns(self):
+        """The columns of `representation(x)` holding the discrete codes' category indices: the
+        last ones, after the `latent_dim` continuous codes."""
+        return tuple(range(self.latent_dim, self.latent_dim + len(self.discrete_code_sizes)))
+
+    def representation_of(self, posterior):
+        """The representation of an `encode` result: the continuous codes ("mean"), then each
+        discrete code's category index (`discrete_columns`)."""
+        mean = posterior["mean"]
+        if not self.discrete_code_sizes:
+            return mean
+        return tf.concat([mean, tf.cast(posterior["category"], mean.dtype)], axis=-1)
+
+    def representation(self, x):
+        """The codes metrics use: `representation_of(encode(x))`."""
+        return self.representation_of(self.encode(x))
+
+    def decoder_codes(self, posterior):
+        """The decoder's input [B, decoder_input_dim] that reconstructs an `encode` result: the
+        continuous codes, then the discrete codes' one-hots."""
+        if not self.discrete_code_sizes:
+            return posterior["mean"]
+        return tf.concat([posterior["mean"], posterior["discrete"]], axis=-1)
+
+    def call(self, x, training=False):
+        """Reconstruction: the decoder's mean image for the codes `encode` infers (z = μ)."""
+        return self.decode_mean(self.decoder_codes(self.encode(x, training=training)))
+
+
 class TrainingState:
     """Mixin of a zoo `keras.Model`'s training state: the saved step counter `global_step`,
     stateless training seeds, the evaluation seed generator and one `keras.metrics.Mean` tracker
     per name of `logged_terms` (the model's `metrics`, what `fit` logs). The model defines `seed`
-    and `logged_terms` and calls `_create_training_state()` in `__init__`."""
+    and `logged_terms` and calls `_create_training_state()` where it creates its layers."""
+
+    #: `trainers.train` compiles a model that sets this with `compile()`, its own optimiser
+    #: settings (InfoGAN's two Adams), instead of an Adam built from --learning_rate.
+    owns_optimizer_settings = False
 
     def _create_training_state(self):
         self.global_step = self.add_weight(
@@ -176,6 +242,20 @@ class TrainingState:
     @property
     def metrics(self):
         return list(self.trackers)
+
+    @property
+    def optimizers(self):
+        """Every optimiser the model trains with ([] before `compile`)."""
+        return [self.optimizer] if self.compiled else []
+
+    def for_publication(self):
+        """The model as `trainers.zoo` publishes it: itself, unless it has parts that only its
+        training needs (FactorVAE leaves its discriminator out)."""
+        return self
+
+    def restore_training_parts(self):
+        """Give a published model the parts `for_publication` left out, fresh, so that it can
+        train (nothing for most models)."""
 
     def apply_finite_update(self, optimizer, gradients, variables, terms):
         """`optimizer.apply_gradients` unless a term of `terms` or a gradient is NaN or infinite:
@@ -268,6 +348,10 @@ class SecondOptimizer:
         if not self.discriminator_optimizer.built:
             self.discriminator_optimizer.build(discriminator_variables)
 
+    @property
+    def optimizers(self):
+        return super().optimizers + ([self.discriminator_optimizer] if self.compiled else [])
+
     def get_compile_config(self):
         config = super().get_compile_config()
         if config and self.discriminator_optimizer is not None:
@@ -279,8 +363,21 @@ class SecondOptimizer:
         self.compile(**keras.saving.deserialize_keras_object(config))
 
 
+class BuiltAfterInit(type):
+    """Metaclass of `VAE`: `Model(...)` runs the `__init__` chain (which only stores and checks
+    arguments), then `_build_layers()`, then `build()`. So a subclass's arguments are set before
+    any layer is made from them, although its `__init__` sets them after `super().__init__`
+    (Keras locks a model's state once it is built: no layer can be added after that)."""
+
+    def __call__(cls, *args, **kwargs):
+        model = super().__call__(*args, **kwargs)
+        model._build_layers()
+        model.build((None,) + model.image_shape)
+        return model
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class VAE(TrainingState, keras.Model):
+class VAE(CodeLayout, TrainingState, keras.Model, metaclass=BuiltAfterInit):
     """Plain VAE (β = 1) and the base of every VAE-family model.
 
     Args:
@@ -306,17 +403,23 @@ class VAE(TrainingState, keras.Model):
         self.image_shape = tuple(int(s) for s in input_shape)
         self.network, self.likelihood_name, self.posterior = network, likelihood, posterior
         self.seed = seeds.resolve(seed)
-        self.encoder = networks.build_encoder(network, self.image_shape)
-        self.posterior_head = distributions.GaussianPosteriorHead(
-            self.latent_dim, posterior, name="posterior_head")
-        self.decoder = networks.build_decoder(network, self.decoder_input_dim, self.image_shape)
-        # The likelihood's event is the whole observation: 3 axes for images, 1 for vectors.
-        self.likelihood = distributions.get_likelihood(likelihood,
-                                                       event_ndims=len(self.image_shape))
-        self._create_training_state()
-        self.build((None,) + self.image_shape)
 
     # ---------------------------------------------------------------- construction and config
+    def _build_layers(self):
+        """Create the sub-layers from the stored arguments (once, after every `__init__`; see
+        `BuiltAfterInit`). A subclass creates its own after `super()._build_layers()`: the
+        order in which layers are created fixes the order of the weights (and of the optimizer's
+        slots, which `load_model` restores by position)."""
+        self.encoder = networks.build_encoder(self.network, self.image_shape)
+        self.posterior_head = distributions.GaussianPosteriorHead(
+            self.latent_dim, self.posterior, name="posterior_head")
+        self.decoder = networks.build_decoder(self.network, self.decoder_input_dim,
+                                              self.image_shape)
+        # The likelihood's event is the whole observation: 3 axes for images, 1 for vectors.
+        self.likelihood = distributions.get_likelihood(self.likelihood_name,
+                                                       event_ndims=len(self.image_shape))
+        self._create_training_state()
+
     @property
     def decoder_input_dim(self):
         """Width of the decoder's input (models with a discrete code widen it)."""
@@ -329,6 +432,7 @@ class VAE(TrainingState, keras.Model):
     def build(self, input_shape=None):
         # Sub-networks are Sequentials with an Input (built at creation); the rest is built here,
         # idempotently, because load_model calls build() again from the saved build config.
+        # A subclass builds its own layers that need it before `super().build()`.
         if not self.posterior_head.built:
             self.posterior_head.build(self.encoder.output_shape)
         if not self.likelihood.built:
@@ -373,14 +477,6 @@ class VAE(TrainingState, keras.Model):
     def decode_mean(self, z):
         """Mean image E[x|z] (sigmoid of the logits for Bernoulli)."""
         return self.likelihood.mean(self.decode(z))
-
-    def call(self, x, training=False):
-        """Reconstruction: the likelihood mean at z = posterior mean (deterministic)."""
-        return self.decode_mean(self.encode(x, training=training)["mean"])
-
-    def representation(self, x):
-        """The codes metrics use: the posterior mean μ(x), [B, d]."""
-        return self.encode(x)["mean"]
 
     def sample(self, n):
         """n images decoded from prior samples z ~ N(0, I)."""

@@ -11,8 +11,8 @@ class BetaVAE(VAE):
     """loss = recon + β·KL; β = 1 is the plain VAE. disentanglement_lib sweeps β ∈ {1, 2, 4, 6, 8, 16}."""
 
     def __init__(self, beta=4.0, **kwargs):
-        self.beta = non_negative("beta", beta)
         super().__init__(**kwargs)
+        self.beta = non_negative("beta", beta)
 
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
         return self.beta * kl, {}
@@ -32,12 +32,12 @@ class AnnealedVAE(VAE):
     regularizer_terms = ("capacity",)
 
     def __init__(self, gamma=1000.0, c_max=25.0, iteration_threshold=100_000, **kwargs):
+        super().__init__(**kwargs)
         self.gamma = non_negative("gamma", gamma)
         self.c_max = non_negative("c_max", c_max)
         if int(iteration_threshold) < 1:
             raise ValueError(f"iteration_threshold must be ≥ 1, got {iteration_threshold!r}.")
         self.iteration_threshold = int(iteration_threshold)
-        super().__init__(**kwargs)
 
     def capacity(self):
         return linear_capacity(self.global_step.value, self.c_max, self.iteration_threshold)

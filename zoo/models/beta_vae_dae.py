@@ -87,6 +87,7 @@ class DenoisingAutoencoder(VAE):
     """
 
     def __init__(self, latent_dim=100, corruption="occlusion", corruption_level=0.25, **kwargs):
+        super().__init__(latent_dim=latent_dim, **kwargs)
         if corruption not in CORRUPTIONS:
             raise ValueError(f"Unknown corruption {corruption!r}; expected one of {CORRUPTIONS}.")
         self.corruption = corruption
@@ -97,18 +98,18 @@ class DenoisingAutoencoder(VAE):
             raise ValueError(f"corruption_level must be {_LEVELS[corruption]} for corruption "
                              f"{corruption!r}, got {corruption_level!r}.")
         self.corruption_level = level
-        image_rank = len(tuple(kwargs.get("input_shape", (64, 64, 1))))
-        if corruption != "gaussian" and image_rank != 3:
+        if corruption != "gaussian" and len(self.image_shape) != 3:
             raise ValueError(f"corruption {corruption!r} needs images (H, W, C); use 'gaussian' "
                              "for vector observations.")
-        super().__init__(latent_dim=latent_dim, **kwargs)
+
+    def _build_layers(self):
+        super()._build_layers()
+        self.code_head = keras.layers.Dense(self.latent_dim, name="code")
+        self.posterior_head.trainable = False
 
     def build(self, input_shape=None):
-        # Created once, during the base __init__ (which ends by building the model).
-        if "code_head" not in self.__dict__:
-            self.code_head = keras.layers.Dense(self.latent_dim, name="code")
+        if not self.code_head.built:
             self.code_head.build(self.encoder.output_shape)
-            self.posterior_head.trainable = False
         super().build(input_shape)
 
     def get_config(self):
@@ -153,33 +154,34 @@ class BetaVAEDAE(VAE):
 
     def __init__(self, beta=1.0, feature_depth=4, dae_path=None, dae_sha256=None,
                  dae_network=None, dae_source=None, **kwargs):
+        super().__init__(**kwargs)
         self.beta = non_negative("beta", beta)
         self.feature_depth = _positive_int("feature_depth", feature_depth)
-        weights = None
+        # The DAE encoder's trained weights, copied in by `_build_layers` (None: load_model's
+        # placeholders, which the saved weights replace).
+        self._dae_weights = None
         if dae_path is not None:
-            dae, sha256 = _load_dae(dae_path, dae_sha256,
-                                    tuple(kwargs.get("input_shape", (64, 64, 1))))
+            dae, sha256 = _load_dae(dae_path, dae_sha256, self.image_shape)
             dae_network, dae_sha256 = dae.network, sha256
             dae_source = str(dae_path) if dae_source is None else dae_source
-            weights = dae.encoder.get_weights()
+            self._dae_weights = dae.encoder.get_weights()
         elif dae_network is None:
             raise ValueError("beta_vae_dae needs dae_path=<a trained 'dae' model .keras file> "
                              "(stage 1; see zoo.models.beta_vae_dae).")
         self.dae_network, self.dae_sha256, self.dae_source = dae_network, dae_sha256, dae_source
-        super().__init__(**kwargs)
-        if weights is not None:
-            self.dae_encoder.set_weights(weights)
 
-    def build(self, input_shape=None):
-        if "dae_encoder" not in self.__dict__:
-            self.dae_encoder = networks.build_encoder(self.dae_network, self.image_shape)
-            self.dae_encoder.trainable = False
-            depth = len(self.dae_encoder.layers)
-            if self.feature_depth > depth:
-                raise ValueError(f"feature_depth must be in [1, {depth}] for the DAE network "
-                                 f"{self.dae_network!r} (its encoder's layers), got "
-                                 f"{self.feature_depth}.")
-        super().build(input_shape)
+    def _build_layers(self):
+        super()._build_layers()
+        self.dae_encoder = networks.build_encoder(self.dae_network, self.image_shape)
+        self.dae_encoder.trainable = False
+        depth = len(self.dae_encoder.layers)
+        if self.feature_depth > depth:
+            raise ValueError(f"feature_depth must be in [1, {depth}] for the DAE network "
+                             f"{self.dae_network!r} (its encoder's layers), got "
+                             f"{self.feature_depth}.")
+        if self._dae_weights is not None:
+            self.dae_encoder.set_weights(self._dae_weights)
+            self._dae_weights = None
 
     def get_config(self):
         return {**super().get_config(), "beta": self.beta, "feature_depth": self.feature_depth,

@@ -28,15 +28,11 @@ From the discrete stage on, each training iteration
 λ'·Σ pairs does not depend on the network's parameters given d*, so it only steers the assignment.
 
 Speed. The S·B decoder pass already contains the forward pass of the gradient step (the rows of
-d*). When the decoder is a stack of Dense / Conv2DTranspose / Reshape layers with ReLU or linear
-activations (every decoder of `zoo.networks` so far), the step reuses those activations: it
-gathers the chosen rows of every layer's input and output and backpropagates through the decoder
-by hand (the same ops TensorFlow's registered gradients use), then through the encoder with the
-tape. A discrete-stage step then costs the β-VAE step plus S − 1 extra decoder forward passes. Any
-other decoder falls back to a second forward pass on the B chosen rows under the tape. In that
-S·B pass, the decoder's last layer (a 4×4 stride-2 transposed convolution to 1–3 channels, which
-TensorFlow runs several times slower than its FLOPs on CPU) is computed as one matmul plus an
-overlap-add: the same linear map, equal to ~1e-7 relative.
+d*). With `reuse_unary_pass=True` (default) and a decoder made of the layers that step supports,
+the discrete-stage step backpropagates through the decoder by hand from those activations
+(`zoo.models.cascade_vae_fast_step`): the β-VAE step plus S − 1 extra decoder forward passes. Any
+other decoder, or `reuse_unary_pass=False`, takes a second forward pass on the B chosen rows under
+the tape (automatic differentiation). Both give the same loss and gradients up to float rounding.
 
 Evaluation. The code of an image is d̂(x) = argmin_k u(x, k) with z = μ(x) (ε = 0); `encode`
 returns it ("category" [B, 1] int32, "discrete" one-hot [B, S]) and `representation(x)` is
@@ -57,11 +53,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import assignment, distributions, networks
+from zoo import assignment, networks
 from zoo.checks import check_int
-from zoo.models.base import VAE, check_codes, non_negative, sample_count
-
-_RELU, _LINEAR = keras.activations.get("relu"), keras.activations.get("linear")
+from zoo.models import cascade_vae_fast_step as fast_step
+from zoo.models.base import VAE, check_codes, non_negative, sample_count, zeros_for_none
 
 
 def cascade_schedule(step, latent_dim=6, stage_steps=20_000, discrete_stage=4):
@@ -83,125 +78,69 @@ def cascade_schedule(step, latent_dim=6, stage_steps=20_000, discrete_stage=4):
     return tf.where(active, tf.minimum(stage, latent_dim), before), active
 
 
-def _conv_transpose_4x4_stride2(inputs, kernel):
-    """conv2d_transpose(inputs, kernel, strides=2, padding="SAME") for a 4×4 kernel
-    [4, 4, C_out, C_in], as one matmul and an overlap-add. Output pixel 2i + t − 1 receives input
-    pixel i through kernel tap t (pad_before = 1); writing t = 2q + p, the taps with the same q land
-    on one shifted copy of the input grid."""
-    batch = tf.shape(inputs)[0]
-    height, width, channels_in = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-    channels_out = kernel.shape[2]
-    taps = tf.reshape(tf.transpose(kernel, [3, 0, 1, 2]), [channels_in, 16 * channels_out])
-    patches = tf.reshape(tf.matmul(tf.reshape(inputs, [-1, channels_in]), taps),
-                         [batch, height, width, 2, 2, 2, 2, channels_out])  # (qy, py, qx, px)
-    summed = 0.0
-    for qy in (0, 1):
-        for qx in (0, 1):
-            summed += tf.pad(patches[:, :, :, qy, :, qx, :, :],
-                             [[0, 0], [qy, 1 - qy], [qx, 1 - qx], [0, 0], [0, 0], [0, 0]])
-    full = tf.reshape(tf.transpose(summed, [0, 1, 3, 2, 4, 5]),
-                      [batch, 2 * height + 2, 2 * width + 2, channels_out])
-    return full[:, 1:2 * height + 1, 1:2 * width + 1, :]
-
-
-def _layer_forward(layer, inputs):
-    """`layer(inputs)`, except that a 4×4, stride-2, "same" Conv2DTranspose with at most a quarter
-    as many output as input channels (the decoders' last layer: 32 → 1 channel) is computed by
-    `_conv_transpose_4x4_stride2`, the same linear map: TensorFlow's conv2d_transpose runs several
-    times slower than its FLOPs on CPU when the output has few channels."""
-    if (isinstance(layer, keras.layers.Conv2DTranspose) and tuple(layer.kernel_size) == (4, 4)
-            and tuple(layer.strides) == (2, 2) and layer.padding == "same"
-            and 4 * layer.filters <= inputs.shape[-1]):
-        outputs = _conv_transpose_4x4_stride2(inputs, layer.kernel.value)
-        if layer.use_bias:
-            outputs = outputs + layer.bias.value
-        return layer.activation(outputs)
-    return layer(inputs)
-
-
-def _zeros_for_none(gradients, variables):
-    """Zero gradients for unconnected variables (both branches of the step's tf.cond must return
-    tensors; `unconnected_gradients=ZERO` fails on Keras variables, whose dtype is a string)."""
-    return [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(gradients, variables)]
-
-
 def restart_optimizer(optimizer):
     """Zero an optimizer's step count and slots (Adam's moments): the state of a freshly built
     optimizer of the same settings. The learning rate is kept."""
-    learning_rate = getattr(optimizer, "_learning_rate", None)  # a variable unless a schedule
+    learning_rate = optimizer.learning_rate  # its variable (a tensor for a schedule: no variable)
     for variable in optimizer.variables:
         if variable is not learning_rate:
             variable.assign(tf.zeros(variable.shape, variable.dtype))
 
 
-@keras.saving.register_keras_serializable(package="zoo")
-class CascadeVAE(VAE):
-    """CascadeVAE: information cascading + alternating discrete/continuous optimisation.
+class InformationCascade(VAE):
+    """What CascadeVAE and CascadeVAE-C share: information cascading (per-dimension KL weights
+    β_h, relieved to β_l one dimension per stage), weight decay, He-normal conv kernels and the
+    optimiser restart at each relief (module docstring). Its decoder reads z only; `CascadeVAE`
+    adds the discrete code.
 
     Args:
-      latent_dim: m, continuous dimensions (6).
-      num_categories: S, categories of the discrete code (3 for dSprites' shape).
+      latent_dim: m, continuous dimensions.
       beta_high, beta_low: β_h (10) before a dimension is relieved, β_l (1.0) after.
       stage_steps: r, iterations per cascade stage (20,000; make it small for short runs).
-      discrete_stage: s_d, the stage in which the discrete code starts (4: t = 80,000).
-      lambda_prime: λ', penalty per unordered same-category pair in the assignment (0.001).
       weight_decay: L2 on conv/dense kernels, penalty weight_decay·½Σw² (4e-5).
       conv_initializer: Keras initializer name for the conv and transposed-conv kernels
         ("he_normal", the reference's slim `variance_scaling_initializer`: truncated normal,
         variance 2/fan_in); dense kernels keep Glorot uniform, as in the reference.
-      solver: assignment solver, "auto" (OR-Tools if installed), "min_cost_flow" or
-        "linear_sum_assignment".
       restart_optimizer_on_relief: zero the optimizer's moments and step count at the step where
         a dimension is relieved, as the reference's one-Adam-per-stage training does (True).
       posterior: "softplus" (the reference's std parameterisation); other VAE args as in `VAE`.
     """
 
     regularizer_terms = ("weighted_kl", "relieved_dims", "discrete_active")
-    #: CascadeVAE-C sets this: no discrete code at all.
-    continuous_only = False
+    #: s_d, the stage in which the discrete code starts; None: no discrete code.
+    discrete_stage = None
 
-    def __init__(self, latent_dim=6, num_categories=3, beta_high=10.0, beta_low=1.0,
-                 stage_steps=20_000, discrete_stage=4, lambda_prime=0.001, weight_decay=4e-5,
-                 conv_initializer="he_normal", solver="auto", restart_optimizer_on_relief=True,
-                 posterior="softplus", **kwargs):
+    def __init__(self, latent_dim, beta_high=10.0, beta_low=1.0, stage_steps=20_000,
+                 weight_decay=4e-5, conv_initializer="he_normal",
+                 restart_optimizer_on_relief=True, posterior="softplus", **kwargs):
+        super().__init__(latent_dim=latent_dim, posterior=posterior, **kwargs)
         self.beta_high = non_negative("beta_high", beta_high)
         self.beta_low = non_negative("beta_low", beta_low)
         self.stage_steps = check_int("stage_steps", stage_steps, 1)
         self.weight_decay = non_negative("weight_decay", weight_decay)
-        if self.continuous_only:
-            self.num_categories, self.discrete_stage = 0, None
-        else:
-            self.num_categories = check_int("num_categories", num_categories, 2)
-            self.discrete_stage = check_int("discrete_stage", discrete_stage, 0)
-        self.lambda_prime = non_negative("lambda_prime", lambda_prime)
-        if solver != "auto" and solver not in assignment.SOLVERS:
-            raise ValueError(f"Unknown assignment solver {solver!r}; expected 'auto' or one of "
-                             f"{assignment.SOLVERS}.")
-        self.solver = solver
         if not isinstance(restart_optimizer_on_relief, bool):
             raise TypeError("restart_optimizer_on_relief must be True or False, got "
-                             f"{restart_optimizer_on_relief!r}.")
+                            f"{restart_optimizer_on_relief!r}.")
         self.restart_optimizer_on_relief = restart_optimizer_on_relief
         self.conv_initializer = conv_initializer
-        super().__init__(latent_dim=latent_dim, posterior=posterior, **kwargs)
-        networks.initialize_conv_kernels([self.encoder, self.decoder], conv_initializer)
+
+    def _build_layers(self):
+        super()._build_layers()
+        networks.initialize_conv_kernels([self.encoder, self.decoder], self.conv_initializer)
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
         if self.weight_decay > 0:
+            # Once every kernel exists (the posterior head's is made by the base build).
             # slim's l2_regularizer(w) = w·½Σθ²; Keras' L2(l2) = l2·Σθ².
             networks.regularize_kernels(
                 [self.encoder, self.posterior_head, self.decoder],
                 keras.regularizers.L2(self.weight_decay / 2))
 
-    # ---------------------------------------------------------------- config
-    @property
-    def decoder_input_dim(self):
-        return self.latent_dim + self.num_categories
-
     def get_config(self):
-        return {**super().get_config(), "num_categories": self.num_categories,
-                "beta_high": self.beta_high, "beta_low": self.beta_low,
-                "stage_steps": self.stage_steps, "discrete_stage": self.discrete_stage,
-                "lambda_prime": self.lambda_prime, "weight_decay": self.weight_decay,
-                "conv_initializer": self.conv_initializer, "solver": self.solver,
+        return {**super().get_config(), "beta_high": self.beta_high, "beta_low": self.beta_low,
+                "stage_steps": self.stage_steps, "weight_decay": self.weight_decay,
+                "conv_initializer": self.conv_initializer,
                 "restart_optimizer_on_relief": self.restart_optimizer_on_relief}
 
     # ---------------------------------------------------------------- schedule
@@ -224,21 +163,132 @@ class CascadeVAE(VAE):
         before, _ = self.schedule(tf.maximum(step - 1, 0))
         return tf.not_equal(now, before)
 
+    # ---------------------------------------------------------------- losses
+    def posterior_parameters(self, x, training=False):
+        """(μ, log σ²) of q(z|x) for checked images x (no discrete code)."""
+        return self.posterior_head(self.encoder(x, training=training))
+
+    def weighted_kl(self, kl_per_dim):
+        """Σ_j β_j(t)·KL_j for the batch mean KL of each dimension [m]."""
+        return tf.reduce_sum(tf.cast(self.kl_weights(), kl_per_dim.dtype) * kl_per_dim)
+
+    def cascade_terms(self, recon, kl, weighted_kl):
+        """The logged terms of a step: loss = recon + weighted_kl (+ weight decay)."""
+        relieved, active = self.schedule()
+        return self.loss_terms(recon + weighted_kl, recon, kl, {
+            "weighted_kl": weighted_kl, "relieved_dims": tf.cast(relieved, tf.float32),
+            "discrete_active": tf.cast(active, tf.float32)})
+
+    def decoder_input(self, x, z, mean, training):
+        """What the decoder reads in the loss for samples z [B, m]: z itself here; CascadeVAE
+        appends its discrete code."""
+        return z
+
+    def compute_loss_terms(self, x, training):
+        x = self.check_images(x)
+        mean, logvar = self.posterior_parameters(x, training)
+        z = self.latent_sample(mean, logvar, training)
+        recon = -tf.reduce_mean(self.likelihood.log_prob(
+            x, self.decoder(self.decoder_input(x, z, mean, training), training=training)))
+        kl, kl_per_dim = self.standard_kl(mean, logvar)
+        return self.cascade_terms(recon, kl, self.weighted_kl(kl_per_dim))
+
+    # ---------------------------------------------------------------- training step
+    def autodiff_loss_and_gradients(self, x):
+        """Loss terms and gradients of one step by automatic differentiation (any stage)."""
+        with tf.GradientTape() as tape:
+            terms = self.compute_loss_terms(x, training=True)
+        variables = self.trainable_variables
+        return terms, zeros_for_none(tape.gradient(terms["loss"], variables), variables)
+
+    def loss_and_gradients(self, x):
+        """Loss terms and gradients of the training step on checked images x."""
+        return self.autodiff_loss_and_gradients(x)
+
+    def train_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        saved_state = self.begin_training_step()
+        terms, gradients = self.loss_and_gradients(self.check_images(x))
+        if self.restart_optimizer_on_relief:
+            if not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
+
+            def restart():
+                restart_optimizer(self.optimizer)
+                return tf.constant(True)
+
+            tf.cond(self.relief_step(), restart, lambda: tf.constant(False))
+        nonfinite = self.apply_finite_update(self.optimizer, gradients, self.trainable_variables,
+                                             terms)
+        return self.end_training_step(terms, nonfinite, saved_state)
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class CascadeVAE(InformationCascade):
+    """CascadeVAE: information cascading + alternating discrete/continuous optimisation.
+
+    Args:
+      latent_dim: m, continuous dimensions (6).
+      num_categories: S, categories of the discrete code (3 for dSprites' shape).
+      beta_high, beta_low, stage_steps, weight_decay, conv_initializer,
+        restart_optimizer_on_relief, posterior: as in `InformationCascade`.
+      discrete_stage: s_d, the stage in which the discrete code starts (4: t = 80,000).
+      lambda_prime: λ', penalty per unordered same-category pair in the assignment (0.001).
+      solver: assignment solver, "auto" (OR-Tools if installed), "min_cost_flow" or
+        "linear_sum_assignment".
+      reuse_unary_pass: whether a discrete-stage step backpropagates through the activations of
+        the unary pass (`zoo.models.cascade_vae_fast_step`) when the decoder allows it (True), or
+        always by automatic differentiation through a second decoder pass (False).
+    """
+
+    def __init__(self, latent_dim=6, num_categories=3, beta_high=10.0, beta_low=1.0,
+                 stage_steps=20_000, discrete_stage=4, lambda_prime=0.001, weight_decay=4e-5,
+                 conv_initializer="he_normal", solver="auto", restart_optimizer_on_relief=True,
+                 posterior="softplus", reuse_unary_pass=True, **kwargs):
+        super().__init__(latent_dim=latent_dim, beta_high=beta_high, beta_low=beta_low,
+                         stage_steps=stage_steps, weight_decay=weight_decay,
+                         conv_initializer=conv_initializer,
+                         restart_optimizer_on_relief=restart_optimizer_on_relief,
+                         posterior=posterior, **kwargs)
+        self.num_categories = check_int("num_categories", num_categories, 2)
+        self.discrete_stage = check_int("discrete_stage", discrete_stage, 0)
+        self.lambda_prime = non_negative("lambda_prime", lambda_prime)
+        if solver != "auto" and solver not in assignment.SOLVERS:
+            raise ValueError(f"Unknown assignment solver {solver!r}; expected 'auto' or one of "
+                             f"{assignment.SOLVERS}.")
+        self.solver = solver
+        if not isinstance(reuse_unary_pass, bool):
+            raise TypeError(f"reuse_unary_pass must be True or False, got {reuse_unary_pass!r}.")
+        self.reuse_unary_pass = reuse_unary_pass
+
+    # ---------------------------------------------------------------- config
+    @property
+    def decoder_input_dim(self):
+        return self.latent_dim + self.num_categories
+
+    @property
+    def discrete_code_sizes(self):
+        return (self.num_categories,)
+
+    def get_config(self):
+        return {**super().get_config(), "num_categories": self.num_categories,
+                "discrete_stage": self.discrete_stage, "lambda_prime": self.lambda_prime,
+                "solver": self.solver, "reuse_unary_pass": self.reuse_unary_pass}
+
     def _discrete_active(self):
-        if self.continuous_only:
-            return tf.constant(False)
         return self.schedule()[1]
 
     # ---------------------------------------------------------------- discrete code
-    def unary_costs(self, x, z):
+    def unary_costs(self, x, z, decoder=None):
         """u[i, k] = −log p(x_i | z_i, e_k) for every category k, [B, S], from one decoder pass
-        on the S·B batch concat(tile(z), e_k)."""
+        on the S·B batch concat(tile(z), e_k). `decoder`: what runs that pass (default the
+        decoder itself; the fast step's records the activations)."""
         x = tf.convert_to_tensor(x, tf.float32)
         z = tf.convert_to_tensor(z, tf.float32)
         s = self.num_categories
         batch = tf.shape(z)[0]
         codes = tf.repeat(tf.eye(s, dtype=z.dtype), batch, axis=0)        # [S·B, S], k-major
-        params = self.decoder(tf.concat([tf.tile(z, [s, 1]), codes], axis=-1))
+        params = (decoder or self.decoder)(tf.concat([tf.tile(z, [s, 1]), codes], axis=-1))
         params = tf.reshape(params, tf.concat([[s, batch], tf.shape(params)[1:]], axis=0))
         return -tf.transpose(self.likelihood.log_prob(x, params))          # [S, B] → [B, S]
 
@@ -250,14 +300,19 @@ class CascadeVAE(VAE):
         labels = assignment.assign_labels(unary, self.lambda_prime, self.solver)
         return labels.astype(np.int32)
 
-    def assign(self, x, z):
-        """The training assignment d* [B, S] (one-hot, constant): the exact solution of the inner
-        problem on the unary costs at z."""
-        unary = tf.stop_gradient(self.unary_costs(x, z))
+    def assignment_labels(self, unary):
+        """d*_i [B] int32: the exact solution of the inner problem on the unary costs [B, S] (a
+        constant: no gradient flows through it)."""
+        unary = tf.stop_gradient(unary)
         labels = tf.numpy_function(self._solve, [unary], tf.int32, stateful=False,
                                    name="assignment")
         labels.set_shape(unary.shape[:1])
-        return tf.one_hot(labels, self.num_categories, dtype=z.dtype)
+        return labels
+
+    def assign(self, x, z):
+        """The training assignment d* [B, S] (one-hot, constant) at z."""
+        return tf.one_hot(self.assignment_labels(self.unary_costs(x, z)), self.num_categories,
+                          dtype=z.dtype)
 
     def infer_code(self, x, mean):
         """Evaluation code: (category [B] int32, one-hot d [B, S]) with d̂ = argmin_k u(x, k) at
@@ -274,225 +329,60 @@ class CascadeVAE(VAE):
         return tf.where(self._discrete_active(), one_hot, tf.zeros_like(one_hot))
 
     # ---------------------------------------------------------------- public API
-    def _posterior(self, x, training=False):
-        return self.posterior_head(self.encoder(x, training=training))
-
     def encode(self, x, training=False):
-        """{"mean", "logvar"} of q(z|x) and, with a discrete code, "category" [B, 1] int32 (the
-        argmin-unary code at z = μ) and "discrete" [B, S] (its one-hot, 0 before the discrete
-        stage)."""
+        """{"mean", "logvar"} of q(z|x), "category" [B, 1] int32 (the argmin-unary code at
+        z = μ) and "discrete" [B, S] (its one-hot, 0 before the discrete stage)."""
         x = self.check_images(x)
-        mean, logvar = self._posterior(x, training)
-        out = {"mean": mean, "logvar": logvar}
-        if self.num_categories:
-            category, one_hot = self.infer_code(x, mean)
-            out.update(category=category[:, None], discrete=one_hot)
-        return out
+        mean, logvar = self.posterior_parameters(x, training)
+        category, one_hot = self.infer_code(x, mean)
+        return {"mean": mean, "logvar": logvar, "category": category[:, None],
+                "discrete": one_hot}
 
     def decode(self, z, training=False):
         """Likelihood parameters for decoder inputs [B, m + S] = concat(z, d); bare z [B, m] gets
         `default_code`."""
         z = check_codes(z)
-        if self.num_categories and z.shape[-1] == self.latent_dim:
+        if z.shape[-1] == self.latent_dim:
             z = tf.concat([z, self.default_code(tf.shape(z)[0], z.dtype)], axis=-1)
         return self.decoder(z, training=training)
-
-    def _decoder_codes(self, posterior):
-        if not self.num_categories:
-            return posterior["mean"]
-        return tf.concat([posterior["mean"], posterior["discrete"]], axis=-1)
-
-    def call(self, x, training=False):
-        """Reconstruction at z = μ and the inferred discrete code."""
-        return self.decode_mean(self._decoder_codes(self.encode(x, training=training)))
-
-    def representation(self, x):
-        """concat(μ(x), d̂(x)) [B, m + 1]: the category index is the last column (CascadeVAE-C:
-        μ(x) only)."""
-        posterior = self.encode(x)
-        if not self.num_categories:
-            return posterior["mean"]
-        return tf.concat([posterior["mean"], tf.cast(posterior["category"], tf.float32)], -1)
 
     def sample(self, n):
         """n images from z ~ N(0, I) and (in the discrete stage) a uniformly drawn category."""
         z = keras.random.normal((sample_count(n), self.latent_dim), seed=self.eval_seed_generator)
-        if self.num_categories:
-            category = keras.random.randint((sample_count(n),), 0, self.num_categories,
-                                            seed=self.eval_seed_generator)
-            one_hot = tf.one_hot(category, self.num_categories)
-            d = tf.where(self._discrete_active(), one_hot, tf.zeros_like(one_hot))
-            z = tf.concat([z, d], axis=-1)
-        return self.decode_mean(z)
+        category = keras.random.randint((sample_count(n),), 0, self.num_categories,
+                                        seed=self.eval_seed_generator)
+        one_hot = tf.one_hot(category, self.num_categories)
+        d = tf.where(self._discrete_active(), one_hot, tf.zeros_like(one_hot))
+        return self.decode_mean(tf.concat([z, d], axis=-1))
 
     # ---------------------------------------------------------------- losses
-    def compute_loss_terms(self, x, training):
-        x = self.check_images(x)
-        mean, logvar = self._posterior(x, training)
-        z = self.latent_sample(mean, logvar, training)
-        relieved, active = self.schedule()
-        decoder_input = z
-        if self.num_categories:
-            if training:
-                zeros = tf.zeros([tf.shape(z)[0], self.num_categories], z.dtype)
-                d = tf.cond(active, lambda: self.assign(x, tf.stop_gradient(z)), lambda: zeros)
-            else:
-                d = self.infer_code(x, mean)[1]
-            decoder_input = tf.concat([z, tf.stop_gradient(d)], axis=-1)
-        recon = -tf.reduce_mean(self.likelihood.log_prob(
-            x, self.decoder(decoder_input, training=training)))
-        kl, kl_per_dim = self.standard_kl(mean, logvar)
-        weighted_kl = tf.reduce_sum(tf.cast(self.kl_weights(), kl_per_dim.dtype) * kl_per_dim)
-        return self.loss_terms(recon + weighted_kl, recon, kl, {
-            "weighted_kl": weighted_kl, "relieved_dims": tf.cast(relieved, tf.float32),
-            "discrete_active": tf.cast(active, tf.float32)})
-
-
-    # ---------------------------------------------------------------- training step
-    def _loss_and_gradients(self, x):
-        """Loss terms and gradients of one step by automatic differentiation (any stage)."""
-        with tf.GradientTape() as tape:
-            terms = self.compute_loss_terms(x, training=True)
-        variables = self.trainable_variables
-        return terms, _zeros_for_none(tape.gradient(terms["loss"], variables), variables)
-
-    def reuses_unary_pass(self):
-        """Whether the discrete-stage step backpropagates through the activations of the unary
-        pass (decoder of Dense / Conv2DTranspose / Reshape layers, ReLU or linear activations)."""
-        for layer in self.decoder.layers:
-            if isinstance(layer, keras.layers.Reshape):
-                continue
-            if type(layer) not in (keras.layers.Dense, keras.layers.Conv2DTranspose,
-                                   networks.Conv2DTranspose):
-                return False
-            if layer.activation not in (_RELU, _LINEAR):
-                return False
-            if isinstance(layer, keras.layers.Conv2DTranspose) and (
-                    layer.rank != 2 or layer.data_format != "channels_last"
-                    or tuple(layer.dilation_rate) != (1, 1) or layer.output_padding is not None):
-                return False
-        return True
-
-    def _decoder_backward(self, cache, gradient):
-        """Backpropagate `gradient` (w.r.t. the decoder's output) through the decoder's layers,
-        given each layer's (input, output) on the same rows. Returns ({variable id: gradient},
-        gradient w.r.t. the decoder's input). Mirrors TensorFlow's registered gradients of
-        MatMul, BiasAdd, Relu and Conv2DBackpropInput (= conv2d_transpose)."""
-        grads = {}
-        for layer, (inputs, outputs) in reversed(list(zip(self.decoder.layers, cache))):
-            if isinstance(layer, keras.layers.Reshape):
-                gradient = tf.reshape(gradient, tf.shape(inputs))
-                continue
-            if layer.activation is _RELU:
-                gradient = gradient * tf.cast(outputs > 0, gradient.dtype)
-            kernel = layer.kernel.value
-            if isinstance(layer, keras.layers.Dense):
-                grads[id(layer.kernel)] = tf.matmul(inputs, gradient, transpose_a=True)
-                if layer.use_bias:
-                    grads[id(layer.bias)] = tf.reduce_sum(gradient, axis=0)
-                gradient = tf.matmul(gradient, kernel, transpose_b=True)
-            else:  # Conv2DTranspose, channels_last
-                strides = [1, *layer.strides, 1]
-                padding = layer.padding.upper()
-                grads[id(layer.kernel)] = tf.raw_ops.Conv2DBackpropFilter(
-                    input=gradient, filter_sizes=tf.shape(kernel), out_backprop=inputs,
-                    strides=strides, padding=padding)
-                if layer.use_bias:
-                    grads[id(layer.bias)] = tf.reduce_sum(gradient, axis=[0, 1, 2])
-                gradient = tf.nn.conv2d(gradient, kernel, strides=strides, padding=padding)
-        return grads, gradient
-
-    def _discrete_loss_and_gradients(self, x):
-        """The discrete-stage step reusing the unary pass (see the module docstring): same
-        loss and gradients as `_loss_and_gradients`, one decoder forward pass fewer."""
-        s, m = self.num_categories, self.latent_dim
-        variables = self.trainable_variables
-        with tf.GradientTape() as tape:
-            mean, logvar = self._posterior(x, training=True)
-            z = distributions.reparameterized_sample(mean, logvar,
-                                                     self.training_noise(tf.shape(mean)))
-            with tape.stop_recording():
-                batch = tf.shape(z)[0]
-                codes = tf.repeat(tf.eye(s, dtype=z.dtype), batch, axis=0)       # k-major
-                hidden = tf.concat([tf.tile(tf.stop_gradient(z), [s, 1]), codes], axis=-1)
-                cache = []
-                for layer in self.decoder.layers:
-                    outputs = _layer_forward(layer, hidden)
-                    cache.append((hidden, outputs))
-                    hidden = outputs
-                params = tf.reshape(hidden, tf.concat([[s, batch], tf.shape(hidden)[1:]], 0))
-                unary = tf.stop_gradient(-tf.transpose(self.likelihood.log_prob(x, params)))
-                labels = tf.numpy_function(self._solve, [unary], tf.int32, stateful=False,
-                                           name="assignment")
-                labels.set_shape(unary.shape[:1])
-                rows = labels * batch + tf.range(batch)       # row of (i, d*_i) in the S·B pass
-                cache = [(tf.gather(a, rows), tf.gather(b, rows)) for a, b in cache]
-                chosen = cache[-1][1]
-                likelihood_variables = self.likelihood.trainable_variables
-                with tf.GradientTape() as inner:
-                    inner.watch(chosen)
-                    recon = -tf.reduce_mean(self.likelihood.log_prob(x, chosen))
-                inner_gradients = inner.gradient(recon, [chosen] + likelihood_variables)
-                decoder_gradients, input_gradient = self._decoder_backward(
-                    cache, inner_gradients[0])
-                for variable, gradient in zip(likelihood_variables, inner_gradients[1:]):
-                    decoder_gradients[id(variable)] = gradient
-            kl_per_dim = tf.reduce_mean(distributions.kl_to_standard_normal(mean, logvar), 0)
-            kl = tf.reduce_sum(kl_per_dim)
-            weighted_kl = tf.reduce_sum(tf.cast(self.kl_weights(), kl.dtype) * kl_per_dim)
-            decay = tf.add_n(self.losses) if self.losses else tf.constant(0.0)
-            # d(recon)/dz arrives from the hand-made decoder backward pass.
-            surrogate = (tf.reduce_sum(tf.stop_gradient(input_gradient[:, :m]) * z)
-                         + weighted_kl + decay)
-        gradients = _zeros_for_none(tape.gradient(surrogate, variables), variables)
-        gradients = [g + decoder_gradients[id(v)] if id(v) in decoder_gradients else g
-                     for g, v in zip(gradients, variables)]
-        relieved, active = self.schedule()
-        terms = {"loss": recon + weighted_kl + decay, "recon": recon, "kl": kl,
-                 "elbo": -(recon + kl), "weighted_kl": weighted_kl,
-                 "relieved_dims": tf.cast(relieved, tf.float32),
-                 "discrete_active": tf.cast(active, tf.float32)}
-        return terms, gradients
-
-    def train_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        saved_state = self.begin_training_step()
-        x = self.check_images(x)
-        if self.num_categories and self.reuses_unary_pass():
-            terms, gradients = tf.cond(self._discrete_active(),
-                                       lambda: self._discrete_loss_and_gradients(x),
-                                       lambda: self._loss_and_gradients(x))
+    def decoder_input(self, x, z, mean, training):
+        """concat(z, d): in training d is the assignment d* at z (0 before the discrete stage),
+        in evaluation the inferred code at μ."""
+        if training:
+            zeros = tf.zeros([tf.shape(z)[0], self.num_categories], z.dtype)
+            d = tf.cond(self._discrete_active(), lambda: self.assign(x, tf.stop_gradient(z)),
+                        lambda: zeros)
         else:
-            terms, gradients = self._loss_and_gradients(x)
-        if self.restart_optimizer_on_relief:
-            if not self.optimizer.built:
-                self.optimizer.build(self.trainable_variables)
+            d = self.infer_code(x, mean)[1]
+        return tf.concat([z, tf.stop_gradient(d)], axis=-1)
 
-            def restart():
-                restart_optimizer(self.optimizer)
-                return tf.constant(True)
-
-            tf.cond(self.relief_step(), restart, lambda: tf.constant(False))
-        nonfinite = self.apply_finite_update(self.optimizer, gradients, self.trainable_variables,
-                                             terms)
-        return self.end_training_step(terms, nonfinite, saved_state)
+    def loss_and_gradients(self, x):
+        """In the discrete stage the step reusing the unary pass where `reuse_unary_pass` and the
+        decoder allow it; otherwise automatic differentiation."""
+        if not (self.reuse_unary_pass and fast_step.supports(self.decoder)):
+            return self.autodiff_loss_and_gradients(x)
+        return tf.cond(self._discrete_active(), lambda: fast_step.loss_and_gradients(self, x),
+                       lambda: self.autodiff_loss_and_gradients(x))
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CascadeVAEC(CascadeVAE):
+class CascadeVAEC(InformationCascade):
     """CascadeVAE-C: information cascading only (no discrete code), m = 10 by default; one more
     dimension is relieved every `stage_steps` iterations, starting with one at t = 0."""
-
-    continuous_only = True
 
     def __init__(self, latent_dim=10, beta_high=10.0, beta_low=1.0, stage_steps=20_000,
                  weight_decay=4e-5, posterior="softplus", **kwargs):
         super().__init__(latent_dim=latent_dim, beta_high=beta_high, beta_low=beta_low,
                          stage_steps=stage_steps, weight_decay=weight_decay, posterior=posterior,
                          **kwargs)
-
-    def get_config(self):
-        config = super().get_config()
-        for key in ("num_categories", "discrete_stage", "lambda_prime", "solver"):
-            config.pop(key)
-        return config

@@ -272,6 +272,7 @@ class DCIGN(VAE):
 
     def __init__(self, beta=1.0, free_batch_weight=10.0, invariance_weight=1.0,
                  factor_batch_weights=None, latents_per_factor=None, **kwargs):
+        super().__init__(**kwargs)
         self.beta = non_negative("beta", beta)
         self.free_batch_weight = non_negative("free_batch_weight", free_batch_weight)
         self.factor_batch_weights = (None if factor_batch_weights is None else
@@ -283,12 +284,11 @@ class DCIGN(VAE):
             if not latents_per_factor or min(latents_per_factor) < 1:
                 raise ValueError(f"latents_per_factor must list counts ≥ 1, got "
                                  f"{latents_per_factor}.")
+            if sum(latents_per_factor) > self.latent_dim:
+                raise ValueError(f"latents_per_factor {latents_per_factor} assigns "
+                                 f"{sum(latents_per_factor)} latents but latent_dim is "
+                                 f"{self.latent_dim}.")
         self.latents_per_factor = latents_per_factor
-        super().__init__(**kwargs)
-        if latents_per_factor is not None and sum(latents_per_factor) > self.latent_dim:
-            raise ValueError(f"latents_per_factor {latents_per_factor} assigns "
-                             f"{sum(latents_per_factor)} latents but latent_dim is "
-                             f"{self.latent_dim}.")
 
     def get_config(self):
         return {**super().get_config(), "beta": self.beta,

@@ -105,6 +105,7 @@ class DecompositionVAE(VAE):
                  prior_variances=None, learn_prior=False, prior_df=9.0, mixture_locs=None,
                  mixture_scale=distributions.PINWHEEL_MIXTURE_SCALE, spike_weight=0.8,
                  spike_scale=0.05, mmd_scales=MMD_SCALES, **kwargs):
+        super().__init__(**kwargs)
         self.beta = non_negative("beta", beta)
         self.alpha = non_negative("alpha", alpha)
         if divergence not in DIVERGENCES:
@@ -121,16 +122,16 @@ class DecompositionVAE(VAE):
                                                                for loc in mixture_locs],
             "mixture_scale": float(mixture_scale), "spike_weight": float(spike_weight),
             "spike_scale": float(spike_scale)}
-        # Validate the prior before building the networks (a clear error, early).
-        distributions.StructuredPrior(prior, kwargs.get("latent_dim", 10), **self.prior_kwargs)
-        super().__init__(**kwargs)
+        # Validate the prior before the networks are built (a clear error, early).
+        distributions.StructuredPrior(prior, self.latent_dim, **self.prior_kwargs)
+
+    def _build_layers(self):
+        super()._build_layers()
+        self.prior = distributions.StructuredPrior(self.prior_kind, self.latent_dim, name="prior",
+                                                   **self.prior_kwargs)
 
     def build(self, input_shape=None):
-        # Created here, once, during the base __init__ (which ends by building the model and
-        # locking its state), as FactorVAE does with its discriminator.
-        if "prior" not in self.__dict__:
-            self.prior = distributions.StructuredPrior(self.prior_kind, self.latent_dim,
-                                                       name="prior", **self.prior_kwargs)
+        if not self.prior.built:
             self.prior.build()
         super().build(input_shape)
 

@@ -56,6 +56,7 @@ class DIPVAE(VAE):
     default_variant = "i"
 
     def __init__(self, lambda_od=10.0, lambda_d=None, variant=None, **kwargs):
+        super().__init__(**kwargs)
         variant = self.default_variant if variant is None else str(variant).lower()
         if variant not in VARIANTS:
             raise ValueError(f"Unknown DIP-VAE variant {variant!r}; expected one of {VARIANTS}.")
@@ -67,7 +68,6 @@ class DIPVAE(VAE):
         if lambda_d is None:
             lambda_d = 10.0 * self.lambda_od if variant == "i" else self.lambda_od
         self.lambda_d = non_negative("lambda_d", lambda_d)
-        super().__init__(**kwargs)
 
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
         penalty = dip_penalty(dip_covariance(mean, logvar, self.variant), self.lambda_od,

@@ -109,31 +109,30 @@ class FactorVAE(SecondOptimizer, VAE):
     """
 
     regularizer_terms = ("tc_estimate", "discriminator_loss", "discriminator_accuracy")
-    batches_per_step = 2  # the default (second batch); 1 for an instance with same_batch=True
 
     def __init__(self, gamma=35.0, same_batch=False, discriminator_units=1000,
                  discriminator_layers=6, discriminator_built=True, **kwargs):
+        super().__init__(**kwargs)
         self.gamma = non_negative("gamma", gamma)
-        self._discriminator_built = bool(discriminator_built)  # read by build()
+        self._discriminator_built = bool(discriminator_built)  # read by _build_layers
         self.same_batch = bool(same_batch)
         self.discriminator_units = int(discriminator_units)
         self.discriminator_layers = int(discriminator_layers)
         if self.discriminator_units < 1 or self.discriminator_layers < 0:
             raise ValueError("discriminator_units must be ≥ 1 and discriminator_layers ≥ 0, got "
                              f"{discriminator_units!r} and {discriminator_layers!r}.")
-        super().__init__(**kwargs)  # calls build(), which creates the discriminator
-        self.batches_per_step = 1 if self.same_batch else 2
         self.discriminator_optimizer = None
 
-    def build(self, input_shape=None):
-        # The base __init__ ends by building the model (which locks its state), so the
-        # discriminator is created here, once, during __init__; load_model's second build() call
-        # finds it.
-        if "discriminator" not in self.__dict__:
-            self.discriminator = build_discriminator(
-                self.latent_dim, self.discriminator_units, self.discriminator_layers,
-                built=self._discriminator_built)
-        super().build(input_shape)
+    def _build_layers(self):
+        super()._build_layers()
+        self.discriminator = build_discriminator(
+            self.latent_dim, self.discriminator_units, self.discriminator_layers,
+            built=self._discriminator_built)
+
+    @property
+    def batches_per_step(self):
+        """2 with the second batch (default), 1 with same_batch."""
+        return 1 if self.same_batch else 2
 
     def get_config(self):
         # discriminator_built says whether a saved file holds the discriminator's weights.
@@ -168,6 +167,12 @@ class FactorVAE(SecondOptimizer, VAE):
         if self.discriminator_optimizer is not None:
             self._set_discriminator_optimizer(self.discriminator_optimizer, self.vae_variables,
                                               self.discriminator.trainable_variables)
+
+    def for_publication(self):
+        return self.without_discriminator()
+
+    def restore_training_parts(self):
+        self.ensure_discriminator()
 
     def make_train_function(self, force=False):
         self.ensure_discriminator()

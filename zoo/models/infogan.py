@@ -60,6 +60,7 @@ import tensorflow as tf
 from zoo import distributions, networks, seeds
 from zoo.checks import check_int
 from zoo.models.base import (
+    CodeLayout,
     SecondOptimizer,
     TrainingState,
     _positive_int,
@@ -141,7 +142,7 @@ def _build_q_hidden():
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
+class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
     """InfoGAN with one categorical and `latent_dim` continuous codes (module docstring).
 
     Args:
@@ -219,6 +220,10 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
     def decoder_input_dim(self):
         """Width of the generator input: continuous codes + one-hot category + noise."""
         return self.latent_dim + self.num_categories + self.noise_dim
+
+    @property
+    def discrete_code_sizes(self):
+        return (self.num_categories,)
 
     def build(self, input_shape=None):
         for layer, shape in ((self.d_head, (None, 1024)), (self.q_categorical, (None, 128)),
@@ -332,17 +337,6 @@ class InfoGAN(SecondOptimizer, TrainingState, keras.Model):
     def decode_mean(self, z):
         """Generated images (sigmoid of the generator logits)."""
         return distributions.bernoulli(self.decode(z)).mean()
-
-    def call(self, x, training=False):
-        """G(Q(x)) with noise 0: the image the generator makes from x's inferred codes."""
-        return self.decode_mean(self.decoder_codes(self.encode(x, training=training)))
-
-    def representation(self, x):
-        """concat(Q's continuous means, categorical argmax) [B, latent_dim + 1]; the category
-        index is the last column."""
-        posterior = self.encode(x)
-        return tf.concat([posterior["mean"],
-                          tf.cast(posterior["category"], posterior["mean"].dtype)], axis=-1)
 
     def sample(self, n):
         """n generated images with random codes and noise."""

@@ -93,6 +93,7 @@ class JointVAE(VAE):
         missing = sorted(set(given) - set(settings))
         if missing:
             raise ValueError(f"JointVAE without a preset needs {missing}.")
+        super().__init__(latent_dim=settings["latent_dim"], **kwargs)
         self.preset = preset
         dims = settings["categorical_dims"]
         if not isinstance(dims, (list, tuple)) or not dims:
@@ -107,14 +108,13 @@ class JointVAE(VAE):
         self.learning_rate = float(settings["learning_rate"])
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}.")
-        super().__init__(latent_dim=settings["latent_dim"], **kwargs)
+
+    def _build_layers(self):
+        super()._build_layers()
+        self.categorical_head = keras.layers.Dense(sum(self.categorical_dims),
+                                                   name="categorical_head")
 
     def build(self, input_shape=None):
-        # The base builds the model at the end of its __init__, after which no layer can be added,
-        # so the categorical head is created here (once; load_model calls build() again).
-        if not hasattr(self, "categorical_head"):
-            self.categorical_head = keras.layers.Dense(sum(self.categorical_dims),
-                                                       name="categorical_head")
         if not self.categorical_head.built:
             self.categorical_head.build(self.encoder.output_shape)
         super().build(input_shape)
@@ -123,6 +123,10 @@ class JointVAE(VAE):
     @property
     def decoder_input_dim(self):
         return self.latent_dim + sum(self.categorical_dims)
+
+    @property
+    def discrete_code_sizes(self):
+        return tuple(self.categorical_dims)
 
     def get_config(self):
         return {**super().get_config(), "preset": self.preset,
@@ -189,16 +193,6 @@ class JointVAE(VAE):
                      for k in self.categorical_dims]
             z = tf.concat([z] + codes, axis=-1)
         return self.decoder(z, training=training)
-
-    def call(self, x, training=False):
-        """Reconstruction at z = μ with the hard (argmax) categorical codes."""
-        posterior = self.encode(x, training=training)
-        return self.decode_mean(tf.concat([posterior["mean"], posterior["discrete"]], axis=-1))
-
-    def representation(self, x):
-        """concat(μ(x), argmax α_j(x) per code) [B, m + codes]; the indices are the last columns."""
-        posterior = self.encode(x)
-        return tf.concat([posterior["mean"], tf.cast(posterior["category"], tf.float32)], -1)
 
     def sample(self, n):
         """n images from z ~ N(0, I) and uniformly drawn categories."""

@@ -40,9 +40,9 @@ class KernelChoice:
     """Mixin of a model with an MMD kernel: "imq" (sum of 1-D inverse multiquadrics over
     `mmd_scales`) or "rbf" (Gaussian, variance `rbf_variance`, default latent_dim)."""
 
-    def _set_kernel(self, kernel, mmd_scales, rbf_variance, latent_dim):
+    def _set_kernel(self, kernel, mmd_scales, rbf_variance):
         self.kernel, self.mmd_scales, self.rbf_variance = kernels.check_kernel(
-            kernel, _positive_int("latent_dim", latent_dim), mmd_scales, rbf_variance)
+            kernel, self.latent_dim, mmd_scales, rbf_variance)
 
     def kernel_fn(self, a, b):
         return kernels.kernel_matrix(self.kernel, a, b, self.mmd_scales, self.rbf_variance)
@@ -67,10 +67,10 @@ class InfoVAE(KernelChoice, VAE):
 
     def __init__(self, beta=1.0, lambda_mmd=100.0, kernel="imq", mmd_scales=kernels.MMD_SCALES,
                  rbf_variance=None, **kwargs):
+        super().__init__(**kwargs)
         self.beta = non_negative("beta", beta)
         self.lambda_mmd = non_negative("lambda_mmd", lambda_mmd)
-        self._set_kernel(kernel, mmd_scales, rbf_variance, kwargs.get("latent_dim", 10))
-        super().__init__(**kwargs)
+        self._set_kernel(kernel, mmd_scales, rbf_variance)
 
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
         prior_samples = self.training_noise(tf.shape(z), purpose=_PRIOR_SAMPLES)
@@ -108,10 +108,9 @@ class HSICVAE(VAE):
     regularizer_terms = ("hsic",)
 
     def __init__(self, lambda_hsic=1000.0, groups=None, **kwargs):
-        self.lambda_hsic = non_negative("lambda_hsic", lambda_hsic)
-        self.groups = check_groups(groups, _positive_int("latent_dim",
-                                                         kwargs.get("latent_dim", 10)))
         super().__init__(**kwargs)
+        self.lambda_hsic = non_negative("lambda_hsic", lambda_hsic)
+        self.groups = check_groups(groups, self.latent_dim)
 
     def group_dependence(self, z):
         """Σ over pairs of groups of HSIC between their columns of z [B, d]."""
@@ -145,13 +144,13 @@ class VFAE(KernelChoice, VAE):
 
     def __init__(self, lambda_invariance=100.0, sensitive_factor="shape", num_sensitive_values=3,
                  kernel="rbf", mmd_scales=kernels.MMD_SCALES, rbf_variance=None, **kwargs):
+        super().__init__(**kwargs)
         self.lambda_invariance = non_negative("lambda_invariance", lambda_invariance)
         self.sensitive_factor = str(sensitive_factor)
         self.num_sensitive_values = _positive_int("num_sensitive_values", num_sensitive_values)
         if self.num_sensitive_values < 2:
             raise ValueError(f"num_sensitive_values must be ≥ 2, got {num_sensitive_values!r}.")
-        self._set_kernel(kernel, mmd_scales, rbf_variance, kwargs.get("latent_dim", 10))
-        super().__init__(**kwargs)
+        self._set_kernel(kernel, mmd_scales, rbf_variance)
 
     def get_config(self):
         return {**super().get_config(), "lambda_invariance": self.lambda_invariance,

@@ -54,6 +54,7 @@ import tensorflow as tf
 from zoo import distributions, seeds
 from zoo.models.base import (
     VAE,
+    CodeLayout,
     TrainingState,
     _positive_int,
     default_optimizer,
@@ -93,7 +94,7 @@ def _mlp(input_dim, hidden_units, output_dim, name):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SCAN(TrainingState, keras.Model):
+class SCAN(CodeLayout, TrainingState, keras.Model):
     """SCAN on a frozen visual model (module docstring).
 
     Args:
@@ -246,9 +247,6 @@ class SCAN(TrainingState, keras.Model):
 
     def call(self, x, training=False):
         return self.visual(x, training=False)
-
-    def representation(self, x):
-        return self.visual.representation(x)
 
     def sample(self, n):
         return self.visual.sample(n)
@@ -441,7 +439,7 @@ class SCAN(TrainingState, keras.Model):
 
 
 def _check_visual(model, where):
-    if not isinstance(model, VAE) or model.decoder_input_dim != model.latent_dim \
+    if not isinstance(model, VAE) or model.discrete_code_sizes \
             or isinstance(model, DenoisingAutoencoder):
         raise ValueError(f"{where} holds a {type(model).__name__}; SCAN needs a visual model of "
                          "the VAE family with a continuous Gaussian code only (β-VAE, "

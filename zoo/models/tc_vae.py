@@ -34,10 +34,10 @@ class BetaTCVAE(VAE):
     regularizer_terms = ("tc",)
 
     def __init__(self, beta=6.0, dataset_size=DSPRITES_SIZE, estimator="mws", **kwargs):
+        super().__init__(**kwargs)
         self.beta = non_negative("beta", beta)
         self.dataset_size = check_int("dataset_size", dataset_size, 1)
         self.estimator = decomposition.check_estimator(estimator)
-        super().__init__(**kwargs)
 
     def regularizer(self, kl, kl_per_dim, mean, logvar, z):
         tc = decomposition.total_correlation(z, mean, logvar, self.dataset_size, self.estimator)
