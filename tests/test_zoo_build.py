@@ -227,14 +227,8 @@ def test_the_stash_keeps_only_the_newest_checkpoint_and_resumes_from_it(tmp_path
     assert entry["step"] == 4 and int(restored.global_step.numpy()) == 4
 
 
-# InfoGAN's infogan64 networks hold 2.5M weights: 10.1 MB as .keras, 9.2 MB as SavedModel archive.
-OVER_THE_LIMIT = {"infogan_dsprites": "2.5M weights (10.1 MB .keras, 9.2 MB SavedModel): open"}
-
-
 @pytest.mark.slow  # builds and exports every plan entry: about 3 minutes on a busy 2-core machine
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(reason=OVER_THE_LIMIT[name], strict=True))
-    if name in OVER_THE_LIMIT else name for name in zoo.load_plan()])
+@pytest.mark.parametrize("name", list(zoo.load_plan()))
 def test_every_plan_entry_publishes_files_within_the_size_limit(name, tmp_path):
     """The untrained model of each entry, with its plan settings, saved as publishing saves it
     (sizes do not depend on training)."""

@@ -36,7 +36,8 @@ Networks (leaky ReLU slope 0.2; batch normalisation with momentum 0.9, ε 1e-5):
   + BN + ReLU → Dense 4·4·64 + BN + ReLU → ConvT 64 k4 s2 + BN + ReLU (8×8) → ConvT 32 k4 s2 + BN +
   ReLU (16×16) → ConvT 32 k4 s2 + BN + ReLU (32×32) → ConvT C k4 s2 (64×64) → logits. D/Q trunk:
   Conv 32 k4 s2 + leaky ReLU → Conv 32 k4 s2 + BN + leaky ReLU → Conv 64 k4 s2 + BN + leaky ReLU →
-  Conv 64 k4 s2 + BN + leaky ReLU → Flatten (1024) → Dense 1024 + BN + leaky ReLU.
+  Conv 64 k4 s2 + BN + leaky ReLU → Flatten (1024) → Dense 1024 + BN + leaky ReLU. The two
+  1024-unit dense layers (G's first, the trunk's last) are `hidden_units` wide.
 - Heads (both): D: Dense 1 (logit). Q: Dense 128 + BN + leaky ReLU → Dense K (categorical logits,
   kernel initialised N(0, 0.05²) so that Q starts near the uniform categorical, CE ≈ log K) and
   Dense `latent_dim` (continuous means).
@@ -102,8 +103,9 @@ def _check_network(network, image_shape):
                          f"got {tuple(image_shape)}.")
 
 
-def build_generator(network, code_dim, image_shape):
-    """G: codes [B, code_dim] → logits [B, H, W, C] (see the module docstring for the layers)."""
+def build_generator(network, code_dim, image_shape, hidden_units=1024):
+    """G: codes [B, code_dim] → logits [B, H, W, C] (see the module docstring for the layers;
+    `hidden_units` is the width of its first dense layer)."""
     _check_network(network, image_shape)
     channels = image_shape[-1]
     if network == "infogan28":
@@ -111,7 +113,7 @@ def build_generator(network, code_dim, image_shape):
     else:
         start, widths = (4, 4, 64), (64, 32, 32)
     layers = [keras.Input(shape=(int(code_dim),)),
-              keras.layers.Dense(1024), _batch_norm(), keras.layers.ReLU(),
+              keras.layers.Dense(hidden_units), _batch_norm(), keras.layers.ReLU(),
               keras.layers.Dense(int(np.prod(start))), _batch_norm(), keras.layers.ReLU(),
               keras.layers.Reshape(start)]
     for width in widths:
@@ -121,8 +123,8 @@ def build_generator(network, code_dim, image_shape):
     return keras.Sequential(layers, name="generator")
 
 
-def build_trunk(network, image_shape):
-    """The D/Q shared trunk: images [B, H, W, C] → features [B, 1024]."""
+def build_trunk(network, image_shape, hidden_units=1024):
+    """The D/Q shared trunk: images [B, H, W, C] → features [B, hidden_units]."""
     _check_network(network, image_shape)
     widths = (64, 128) if network == "infogan28" else (32, 32, 64, 64)
     layers = [keras.Input(shape=tuple(image_shape))]
@@ -131,13 +133,13 @@ def build_trunk(network, image_shape):
         if i > 0:  # no batch normalisation on the first layer
             layers.append(_batch_norm())
         layers.append(keras.layers.LeakyReLU(negative_slope=_LEAK))
-    layers += [keras.layers.Flatten(), keras.layers.Dense(1024), _batch_norm(),
+    layers += [keras.layers.Flatten(), keras.layers.Dense(hidden_units), _batch_norm(),
                keras.layers.LeakyReLU(negative_slope=_LEAK)]
     return keras.Sequential(layers, name="trunk")
 
 
-def _build_q_hidden():
-    return keras.Sequential([keras.Input(shape=(1024,)), keras.layers.Dense(128), _batch_norm(),
+def _build_q_hidden(features):
+    return keras.Sequential([keras.Input(shape=(features,)), keras.layers.Dense(128), _batch_norm(),
                              keras.layers.LeakyReLU(negative_slope=_LEAK)], name="q_hidden")
 
 
@@ -152,6 +154,9 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
       input_shape: image shape: (28, 28, C) with "infogan28", (64, 64, C) with "infogan64"
         (default: one channel).
       network: "infogan28" or "infogan64".
+      hidden_units: width of the generator's first dense layer and of the trunk's dense layer
+        (1024, the paper's; the zoo's dSprites model uses 256, the width of the conv64 VAE's
+        dense layer, which keeps its published files under 5 MB).
       info_weight: λ, weight of the categorical code's information term (1).
       continuous_weight: λ_cont, weight of the continuous codes' term (1; the paper suggests a
         smaller value, e.g. 0.1, when the continuous codes should capture less).
@@ -180,7 +185,7 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
     def __init__(self, latent_dim=2, num_categories=10, noise_dim=62, input_shape=None,
                  network="infogan28", info_weight=1.0, continuous_weight=1.0,
                  generator_learning_rate=1e-3, discriminator_learning_rate=2e-4, seed=None,
-                 **kwargs):
+                 hidden_units=1024, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = _positive_int("latent_dim", latent_dim)
         self.num_categories = check_int("num_categories", num_categories, 2)
@@ -199,11 +204,13 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
         if not (self.generator_learning_rate > 0 and self.discriminator_learning_rate > 0):
             raise ValueError("Learning rates must be positive.")
         self.seed = seeds.resolve(seed)
+        self.hidden_units = _positive_int("hidden_units", hidden_units)
 
-        self.generator = build_generator(network, self.decoder_input_dim, self.image_shape)
-        self.trunk = build_trunk(network, self.image_shape)
+        self.generator = build_generator(network, self.decoder_input_dim, self.image_shape,
+                                         self.hidden_units)
+        self.trunk = build_trunk(network, self.image_shape, self.hidden_units)
         self.d_head = keras.layers.Dense(1, name="d_head")
-        self.q_hidden = _build_q_hidden()
+        self.q_hidden = _build_q_hidden(self.hidden_units)
         # Small initial logits: Q starts near the uniform categorical, CE ≈ log K + 0.1 (with
         # Glorot initialisation the initial CE is about 0.5 nats above log K); a smaller scale
         # would slow down how fast G and Q learn to communicate the code.
@@ -226,7 +233,7 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
         return (self.num_categories,)
 
     def build(self, input_shape=None):
-        for layer, shape in ((self.d_head, (None, 1024)), (self.q_categorical, (None, 128)),
+        for layer, shape in ((self.d_head, (None, self.hidden_units)), (self.q_categorical, (None, 128)),
                              (self.q_continuous, (None, 128))):
             if not layer.built:
                 layer.build(shape)
@@ -239,7 +246,7 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
                 "info_weight": self.info_weight, "continuous_weight": self.continuous_weight,
                 "generator_learning_rate": self.generator_learning_rate,
                 "discriminator_learning_rate": self.discriminator_learning_rate,
-                "seed": self.seed}
+                "seed": self.seed, "hidden_units": self.hidden_units}
 
     @classmethod
     def from_config(cls, config):
