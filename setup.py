@@ -8,6 +8,7 @@ setup(
     "for TensorFlow 2 / Keras 3.",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     # The registry of published models travels with the package as zoo/published/registry.json;
     # the model files do not (zoo.pretrained downloads them from the registry's URL template).
     packages=find_packages(include=["zoo", "zoo.*", "trainers", "trainers.*"]) + ["zoo.published"],

@@ -1,9 +1,9 @@
-"""The shared cases of the metric tests (tests/test_metric_*.py, METHODS §12): a synthetic data set
+"""The shared cases of the metric tests (tests/test_metric_*.py, docs/methods.md §16): a synthetic data set
 whose observations are the factors, and representations of it whose right answer is known.
 
 `IDENTITY` (10 factors × 10 values) with the identity representation, zeros, noise, every code
 duplicated, a permuted and rescaled identity, an identity plus noise, and codes of odd counts.
-Sample sizes are reduced (`SMALL`) so the files run in minutes on 2 cores; the METHODS defaults run
+Sample sizes are reduced (`SMALL`) so the files run in minutes on 2 cores; the docs/methods.md §16 defaults run
 in the tests marked slow. Metrics are pure functions of their arguments, so `run` memoises them:
 tests in one process that need the same result share one computation.
 """
@@ -22,7 +22,7 @@ GRID = IdentityData(num_factors=5, factor_size=5)
 #: that need no more.
 SMALL_IDENTITY = IdentityData(num_factors=3, factor_size=6)
 
-# Reduced sizes for the default run (the METHODS defaults are 10,000 / 5,000).
+# Reduced sizes for the default run (the docs/methods.md §16 defaults are 10,000 / 5,000).
 SMALL = {
     "beta_vae_score": {"num_train": 1000, "num_eval": 500},
     "factor_vae_score": {"num_train": 1000, "num_eval": 500, "num_variance_estimate": 2000},

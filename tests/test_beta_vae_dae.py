@@ -1,4 +1,4 @@
-"""β-VAE_DAE (METHODS §14): the corruptions, the DAE, the feature loss's known answers, the DAE
+"""β-VAE_DAE (docs/methods.md §14): the corruptions, the DAE, the feature loss's known answers, the DAE
 inside the saved model, the two training stages through trainers.train. Save/load, fine-tuning and
 serving of both models are covered by the shared harness (tests/test_models.py)."""
 import json

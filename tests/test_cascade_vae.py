@@ -20,7 +20,7 @@ from zoo.models.cascade_vae import cascade_schedule
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {"latent_dim": 4, "seed": 3}
 
-# METHODS §8 (m = 6, r = 20k, discrete from stage 4): t → (relieved dims, discrete stage active).
+# docs/methods.md §8 (m = 6, r = 20k, discrete from stage 4): t → (relieved dims, discrete stage active).
 DEFAULT_TABLE = [
     (0, 1, False), (19_999, 1, False), (20_000, 2, False), (39_999, 2, False),
     (40_000, 3, False), (59_999, 3, False), (60_000, 4, False), (79_999, 4, False),

@@ -1,4 +1,4 @@
-"""Tests of the dSprites variants (METHODS §13) and the pinwheel generator (METHODS §10)."""
+"""Tests of the dSprites variants (docs/methods.md §17) and the pinwheel generator (docs/methods.md §17)."""
 
 from __future__ import annotations
 

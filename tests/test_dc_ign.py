@@ -1,4 +1,4 @@
-"""DC-IGN (METHODS §11): the clamp and its invariance gradient, the single-factor batches, the
+"""DC-IGN (docs/methods.md §12): the clamp and its invariance gradient, the single-factor batches, the
 clamped train_step, and training through trainers.train.
 
 Save/load, fine-tuning and serving are covered by the shared harness (tests/test_models.py)."""

@@ -1,4 +1,4 @@
-"""Decomposition VAE (METHODS §10): the IMQ MMD, the inclusive-KL estimator, the structured priors
+"""Decomposition VAE (docs/methods.md §11): the IMQ MMD, the inclusive-KL estimator, the structured priors
 against scipy, the Monte-Carlo KL, the loss, vector observations.
 
 Save/load, fine-tuning and serving are covered by the shared harness (tests/test_models.py)."""

@@ -1,4 +1,4 @@
-"""DIP-VAE-I and DIP-VAE-II (METHODS §6): the covariance, the penalty, the loss."""
+"""DIP-VAE-I and DIP-VAE-II (docs/methods.md §6): the covariance, the penalty, the loss."""
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,4 +1,4 @@
-"""The common distributions layer: known answers of METHODS §0 and the likelihood heads."""
+"""The common distributions layer: known answers of docs/methods.md §0 and the likelihood heads."""
 import numpy as np
 import pytest
 import scipy.stats

@@ -1,4 +1,4 @@
-"""FactorVAE (METHODS §4): discriminator, permute_dims, the two-step train_step, both optimisers
+"""FactorVAE (docs/methods.md §4): discriminator, permute_dims, the two-step train_step, both optimisers
 through save/load and through a killed and resumed training run."""
 import json
 import os
@@ -21,7 +21,7 @@ from zoo.models.factor_vae import (
 )
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A narrow discriminator keeps these tests fast; the METHODS size is the default.
+# A narrow discriminator keeps these tests fast; the docs/methods.md §4 size is the default.
 FAST = {"latent_dim": 4, "seed": 3, "gamma": 10.0, "discriminator_units": 32}
 
 
@@ -69,7 +69,7 @@ def _train_discriminator_alone(covariance, steps=600, batch_size=512):
     (class 1), as FactorVAE's discriminator step does; return its TC estimate on fresh codes."""
     cholesky = tf.constant(np.linalg.cholesky(covariance), tf.float32)
     discriminator = build_discriminator(2, units=128, num_hidden=3)
-    # lr 1e-3 (METHODS: 1e-4) so that a few hundred steps suffice; β1, β2, ε as METHODS.
+    # lr 1e-3 (docs/methods.md §4: 1e-4) so that a few hundred steps suffice; β1, β2, ε as there.
     optimizer = keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9, epsilon=1e-8)
 
     def codes(seed):

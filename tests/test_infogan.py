@@ -1,4 +1,4 @@
-"""InfoGAN (METHODS §9): networks, codes, the information terms, the three-player train_step.
+"""InfoGAN (docs/methods.md §10): networks, codes, the information terms, the three-player train_step.
 
 Save/load (both optimisers), fine-tuning and the SavedModel are covered by the shared harness
 (tests/test_models.py, case "infogan")."""
@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from zoo.models.infogan import InfoGAN, build_generator, build_trunk
 
-MNIST = {"seed": 7}  # the METHODS §9 MNIST configuration: 62 noise, Cat(10), 2 continuous
+MNIST = {"seed": 7}  # the docs/methods.md §10 MNIST configuration: 62 noise, Cat(10), 2 continuous
 
 
 def _mnist_like_images(n=64, seed=0):

@@ -1,4 +1,4 @@
-"""The survey's kernel regularisers (METHODS §14): the MMD and HSIC estimators' known answers, and
+"""The survey's kernel regularisers (docs/methods.md §13): the MMD and HSIC estimators' known answers, and
 the InfoVAE, HSIC-VAE and VFAE losses. Save/load, fine-tuning and serving are covered by the
 shared harness (tests/test_models.py)."""
 import numpy as np

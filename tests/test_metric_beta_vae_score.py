@@ -1,4 +1,4 @@
-"""The BetaVAE score (METHODS §12) on the synthetic cases."""
+"""The BetaVAE score (docs/methods.md §16.1) on the synthetic cases."""
 import pytest
 
 from tests.metric_cases import assert_repeatable, codes, noise, permuted_rescaled, run, zeros

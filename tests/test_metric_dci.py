@@ -1,9 +1,9 @@
-"""DCI disentanglement and completeness (METHODS §12): importance-matrix known answers, then the
+"""DCI disentanglement and completeness (docs/methods.md §16.5): importance-matrix known answers, then the
 synthetic cases.
 
 The synthetic cases use 5 factors of 5 values (GRID): DCI fits a gradient-boosted ensemble of 100
 stages per factor and value, so 10 factors of 10 values cost four times as many trees for the same
-known answers (the METHODS-size run of the 10 × 10 grid is in test_metrics.py, marked slow)."""
+known answers (the full-size run of the 10 × 10 grid is in test_metrics.py, marked slow)."""
 import math
 
 import numpy as np
@@ -34,7 +34,7 @@ def test_dci_two_redundant_codes_per_factor():
     d, c = disentanglement_completeness(r)
     assert d == pytest.approx(1.0)
     assert c == pytest.approx(1 - math.log(2) / math.log(20))
-    # METHODS quotes C = 1 − ln2/ln10: that is the value with 10 codes, i.e. 5 factors.
+    # docs/methods.md §16.5's second case: 5 factors, 10 codes, C = 1 − ln2/ln10.
     d, c = disentanglement_completeness(np.repeat(np.eye(5), 2, axis=0))
     assert d == pytest.approx(1.0)
     assert c == pytest.approx(1 - math.log(2) / math.log(10))

@@ -1,4 +1,4 @@
-"""The ELBO decomposition (METHODS §5, §12): `zoo.decomposition.decompose` against closed forms and
+"""The ELBO decomposition (docs/methods.md §3, §16.12): `zoo.decomposition.decompose` against closed forms and
 numerical integration, and the suite metric on the shared cache.
 
 The posterior samples below are quantiles rather than random draws (z = μ + σ·u_k with u_k ∝

@@ -1,4 +1,4 @@
-"""The FactorVAE score (METHODS §12): its vote classifier's pieces, both protocols on the synthetic
+"""The FactorVAE score (docs/methods.md §16.2–16.3): its vote classifier's pieces, both protocols on the synthetic
 cases."""
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The Gaussian total correlation of the codes (METHODS §12): closed forms, then the synthetic
+"""The Gaussian total correlation of the codes (docs/methods.md §16.11): closed forms, then the synthetic
 cases."""
 import math
 

@@ -1,4 +1,4 @@
-"""Hoyer sparsity (METHODS §10, §12): known values of the pure core, then the synthetic cases."""
+"""Hoyer sparsity (docs/methods.md §16.10): known values of the pure core, then the synthetic cases."""
 import itertools
 import math
 

@@ -1,4 +1,4 @@
-"""MIG (METHODS §12): the gap of the pure core, then both estimators on the synthetic cases."""
+"""MIG (docs/methods.md §16.4): the gap of the pure core, then both estimators on the synthetic cases."""
 import numpy as np
 import pytest
 

@@ -1,4 +1,4 @@
-"""Modularity and explicitness (METHODS §12): known answers of both pure cores, then the synthetic
+"""Modularity and explicitness (docs/methods.md §16.7): known answers of both pure cores, then the synthetic
 cases, on 5 factors of 5 values (GRID): explicitness fits a logistic regression per factor and
 value, the cost of this metric."""
 import numpy as np

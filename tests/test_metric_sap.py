@@ -1,4 +1,4 @@
-"""SAP (METHODS §12): the gap of the pure core, the R² matrix, then both forms on the synthetic
+"""SAP (docs/methods.md §16.6): the gap of the pure core, the R² matrix, then both forms on the synthetic
 cases, among them a default (classification) case that a perfect code must score high on."""
 import numpy as np
 import pytest
@@ -47,7 +47,7 @@ def test_default_sap_of_a_perfect_code_of_binary_factors_is_one_minus_chance():
 
 
 def test_default_sap_stays_low_even_for_the_identity_of_ten_valued_factors():
-    # METHODS §12: a LinearSVC with C = 0.01 cannot split 10 classes on one axis.
+    # docs/methods.md §16: a LinearSVC with C = 0.01 cannot split 10 classes on one axis.
     assert run("sap", codes)["sap"] < 0.5
 
 

@@ -1,4 +1,4 @@
-"""UDR (METHODS §12): exact scores of matched and permuted models, then the synthetic cases."""
+"""UDR (docs/methods.md §16.8): exact scores of matched and permuted models, then the synthetic cases."""
 import numpy as np
 import pytest
 

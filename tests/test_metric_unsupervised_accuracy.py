@@ -1,4 +1,4 @@
-"""Unsupervised accuracy (METHODS §12): Hungarian matching of a discrete code to a factor."""
+"""Unsupervised accuracy (docs/methods.md §16.9): Hungarian matching of a discrete code to a factor."""
 import numpy as np
 import pytest
 

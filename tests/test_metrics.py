@@ -1,4 +1,4 @@
-"""The metric suite as a whole (METHODS §12): `zoo.metrics.evaluate`, the representation cache, the
+"""The metric suite as a whole (docs/methods.md §16): `zoo.metrics.evaluate`, the representation cache, the
 shared helpers of `zoo.metrics.core`, odd representations, and the full-size known answers.
 
 Each metric has its own file of known answers (tests/test_metric_<name>.py); the synthetic cases
@@ -188,7 +188,7 @@ def test_correlation_ratio_of_a_half_explained_code_is_the_root_of_the_half():
 
 
 # --------------------------------------------------------------------------------------------------
-# Full-size runs (METHODS defaults)
+# Full-size runs (docs/methods.md §16 defaults)
 # --------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_full_size_known_answers():

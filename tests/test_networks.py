@@ -1,4 +1,4 @@
-"""Encoder/decoder builders (METHODS §1)."""
+"""Encoder/decoder builders (docs/methods.md §1)."""
 import numpy as np
 import pytest
 
@@ -8,7 +8,7 @@ from zoo import networks
 def test_conv64_dlib_parameter_counts_match_disentanglement_lib():
     encoder = networks.build_encoder("conv64_dlib", (64, 64, 1))
     decoder = networks.build_decoder("conv64_dlib", 10, (64, 64, 1))
-    # The encoder count in METHODS includes the posterior head Dense(256 → 2·10).
+    # The encoder count in docs/methods.md §1 includes the posterior head Dense(256 → 2·10).
     assert encoder.count_params() + (256 * 20 + 20) == 309_204
     assert decoder.count_params() == 381_313
 

@@ -1,4 +1,4 @@
-"""SCAN (METHODS §14): the symbols and their operators, the forward KL's closed form, the loss,
+"""SCAN (docs/methods.md §15): the symbols and their operators, the forward KL's closed form, the loss,
 the frozen visual model inside the saved model, the two training streams, sym2img / img2sym, the
 SavedModel endpoints, bad input, and both stages through trainers.train. The shared harness
 (tests/test_models.py) covers save → load, fine-tuning and the visual endpoints."""

@@ -1,4 +1,4 @@
-"""β-TCVAE and the log q(z) estimators it shares with the ELBO decomposition (METHODS §5)."""
+"""β-TCVAE and the log q(z) estimators it shares with the ELBO decomposition (docs/methods.md §3, §5)."""
 import math
 
 import numpy as np

@@ -148,7 +148,7 @@ def test_loaded_checkpoint_continues_the_step_counter(short_run):
 
 
 def test_models_default_their_own_latent_size_and_learning_rate():
-    """Without --latent_dim / --learning_rate a model gets its paper defaults (METHODS §7–8)."""
+    """Without --latent_dim / --learning_rate a model gets its paper defaults (docs/methods.md §7–8)."""
     expected = {"beta_vae": (10, 1e-4), "cascade_vae": (6, 1e-4), "joint_vae": (6, 5e-4)}
     for name, (latent_dim, learning_rate) in expected.items():
         model = train.build_model(TrainConfig(model=name))

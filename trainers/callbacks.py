@@ -94,8 +94,8 @@ class DivergenceGuard(keras.callbacks.Callback):
 class BestModel:
     """Keeps the model of the best periodic evaluation of one metric value (e.g.
     "unsupervised_accuracy/accuracy"): `best.keras` and, beside it, `best.json` with the step and
-    value. The reference CascadeVAE selects its checkpoint this way; METHODS asks to report both
-    the last and the best-by-metric model.
+    value. The reference CascadeVAE selects its checkpoint this way; docs/methods.md §8 asks to report
+    both the last and the best-by-metric model.
 
     The record survives a resume, so "best" covers every evaluation made while it was kept.
     Evaluations before it was first turned on have no saved weights and are not candidates.

@@ -1,4 +1,4 @@
-r"""Unsupervised classification accuracy of a trained model's discrete code (METHODS §8).
+r"""Unsupervised classification accuracy of a trained model's discrete code (docs/methods.md §9).
 
     python -m trainers.discrete_accuracy --model_path=runs/cascade_vae/model.keras \
         --factor=shape --num_samples=10000

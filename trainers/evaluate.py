@@ -1,4 +1,4 @@
-r"""Score a trained model with the disentanglement metrics (METHODS §12).
+r"""Score a trained model with the disentanglement metrics (docs/methods.md §16).
 
     python -m trainers.evaluate --model_path=runs/beta_vae/model.keras --metrics=all \
         --dataset=dsprites --data_source=procedural --seed=0 --output=runs/beta_vae/metrics.json

@@ -1,4 +1,4 @@
-r"""Named experiments of METHODS §9–11, each one command that trains and then measures.
+r"""Named experiments of docs/methods.md §10–12, each one command that trains and then measures.
 
     python -m trainers.experiments --experiment=infogan_dsprites [--experiment_steps=3000]
     python -m trainers.experiments --experiment=infogan_digits [--experiment_steps=1000]
@@ -12,7 +12,7 @@ measurements, the settings and the data source.
   64) trained through `trainers.train` on procedural dSprites, then the Hungarian-matched accuracy
   of its categorical code against shape (`zoo.metrics.unsupervised_accuracy`, 10,000 points; chance
   level is about 1/3) and, for comparison, against the other factors binned into 3 classes.
-- infogan_digits: InfoGAN with METHODS §9's MNIST settings (infogan28 networks, Cat(10) + 2
+- infogan_digits: InfoGAN with docs/methods.md §10's MNIST settings (infogan28 networks, Cat(10) + 2
   continuous codes + 62 noise dims, batch 128) trained through `trainers.train` on `digits`
   (scikit-learn's 1,797 8×8 handwritten digits upscaled to 28×28: a small offline stand-in for
   MNIST, which cannot be downloaded here), then the Hungarian-matched accuracy of its categorical
@@ -126,7 +126,7 @@ def _categories(model, images, batch=500):
 
 
 def infogan_digits(out, seed, steps, model_args=None, num_points=10_000, batch_size=128):
-    """Train InfoGAN (METHODS §9 MNIST settings) on `digits`; score its Cat(10) against the
+    """Train InfoGAN (docs/methods.md §10 MNIST settings) on `digits`; score its Cat(10) against the
     digit class."""
     import zoo.data
     from trainers import train

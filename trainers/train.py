@@ -37,7 +37,7 @@ for a failure; --verbose_errors shows the traceback).
 --init_from=<model.keras> starts a new run from a saved model's weights instead of an
 initialisation: fine-tuning, or continuing a run with changed settings (e.g. another batch mix).
 
-Metrics (`zoo.metrics`, METHODS §12): --eval_metrics=all (or a comma-separated list) scores the
+Metrics (`zoo.metrics`, docs/methods.md §16): --eval_metrics=all (or a comma-separated list) scores the
 final model into results.json; --eval_every=K also scores it every K steps (--eval_every_metrics,
 default the same set) as TensorBoard scalars `metrics/<metric>/<value>` and lines of
 `metrics_history.jsonl`. --eval_metric_arg=[metric.]name=value sets metric parameters for both, e.g.

@@ -1,4 +1,4 @@
-"""Discrete-code assignment and Hungarian-matched unsupervised accuracy (METHODS §8).
+"""Discrete-code assignment and Hungarian-matched unsupervised accuracy (docs/methods.md §9).
 
 The inner problem of CascadeVAE's alternating step: given unary costs u[i, k] (the negative
 log-likelihood of sample i under category k) and a pair penalty λ' ≥ 0, choose one category a_i per

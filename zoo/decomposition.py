@@ -1,5 +1,5 @@
 r"""Estimators of the aggregate posterior log q(z) on a batch, and the ELBO decomposition
-(METHODS §5; Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs").
+(docs/methods.md §3; Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs").
 
 With q(z) = (1/N) Σ_n q(z|x_n) over a data set of N points, the average KL term of the ELBO splits
 into three parts:

@@ -117,7 +117,7 @@ def _float32(params):
 class Likelihood(keras.layers.Layer):
     """Base of the decoder heads. `distribution(params)` has event shape = the observation shape
     (its last `event_ndims` axes: 3 for images, 1 for vector observations), so `log_prob(x)` is
-    the per-example sum over pixels (METHODS §0: per-example sums, in nats)."""
+    the per-example sum over pixels (docs/methods.md §0: per-example sums, in nats)."""
 
     def __init__(self, event_ndims=3, **kwargs):
         super().__init__(**kwargs)
@@ -231,7 +231,7 @@ def diagonal_gaussian_posterior(mean, logvar):
     return tfd.Independent(diagonal_gaussian(mean, logvar), reinterpreted_batch_ndims=1)
 
 
-#: Component means and scale of the pinwheel clustering prior (Mathieu et al. 2019, METHODS §10):
+#: Component means and scale of the pinwheel clustering prior (Mathieu et al. 2019, docs/methods.md §11):
 #: four Gaussians at (0, ±1), (±1, 0), each with variance 0.03 (std ≈ 0.173), equal weights.
 PINWHEEL_MIXTURE_LOCS = ((0.0, -1.0), (0.0, 1.0), (1.0, 0.0), (-1.0, 0.0))
 PINWHEEL_MIXTURE_SCALE = 0.03 ** 0.5

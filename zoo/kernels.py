@@ -25,7 +25,7 @@ Distances and dependence:
 """
 import tensorflow as tf
 
-#: The s of the IMQ kernel scales C = 2·s (METHODS §10).
+#: The s of the IMQ kernel scales C = 2·s (docs/methods.md §11).
 MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 KERNELS = ("imq", "rbf")
 

@@ -1,4 +1,4 @@
-"""Encoder and decoder builders, selected by name (METHODS §1).
+"""Encoder and decoder builders, selected by name (docs/methods.md §1).
 
 An encoder maps images to a feature vector (the posterior head on top lives in
 `zoo.distributions`); a decoder maps a code vector to one likelihood parameter per pixel and
@@ -259,7 +259,7 @@ NETWORKS = {
     # for exact comparisons with its models.
     "conv64_dlib": (lambda shape: _conv64_encoder(shape, late_kernel=2), _deconv64_decoder,
                     (64, 64)),
-    # Pinwheel (METHODS §1/§10): one hidden layer of 100 ReLU units each way, for vector
+    # Pinwheel (docs/methods.md §1, §11): one hidden layer of 100 ReLU units each way, for vector
     # observations (D,). Encoder: Dense(100, ReLU) → features 100. Decoder: Dense(100, ReLU) →
     # Dense(D) linear (the likelihood's location).
     "mlp": (_mlp_encoder, _mlp_decoder, VectorShapes()),

@@ -1,4 +1,4 @@
-"""Scores of a SCAN model (Higgins et al. 2018; METHODS §14; issue 22): how well it names images
+"""Scores of a SCAN model (Higgins et al. 2018; docs/methods.md §15; issue 22): how well it names images
 and how well the images it imagines match a concept.
 
 - **img2sym accuracy** per attribute: for i.i.d. images of the data set, the most probable word of

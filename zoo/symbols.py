@@ -1,4 +1,4 @@
-"""Symbols for SCAN (Higgins et al. 2018; METHODS §14): k-hot vectors over attribute words built
+"""Symbols for SCAN (Higgins et al. 2018; docs/methods.md §15): k-hot vectors over attribute words built
 from a ground-truth data set's factors.
 
 An *attribute* is a factor of variation whose index range is split into equal bins, one *word* per

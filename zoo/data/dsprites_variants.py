@@ -1,4 +1,4 @@
-"""Colour, noisy and scream-like dSprites (METHODS §13), 64x64x3.
+"""Colour, noisy and scream-like dSprites (docs/methods.md §17), 64x64x3.
 
 Each variant wraps a binary 64x64x1 dSprites data set (by default the
 procedural :class:`~zoo.data.dsprites.ProceduralDSprites`; the real data from

@@ -1,4 +1,4 @@
-"""The pinwheel data (METHODS §10): 2-D points in spiral arms, one arm per class.
+"""The pinwheel data (docs/methods.md §17): 2-D points in spiral arms, one arm per class.
 
 Per point of class ``k`` (of ``C``):
 
@@ -16,11 +16,11 @@ generator (Adams' pinwheel.m, which that experiment calls as
 * its ``tangential_std`` scales the *first* coordinate of ``f`` (the one
   displaced by 1, i.e. the radial direction before the warp) and
   ``radial_std`` the second; the names are the original's, the formula is the
-  METHODS one, which matches it;
+  one of docs/methods.md §17, which matches it;
 * it multiplies ``f`` as a row vector by ``[[c, -s], [s, c]]``, which is a
   *clockwise* turn: its data is the mirror image of this one (arms curl the
   other way, class ``k`` sits at ``-2*pi*k/C``).  For a density model the two
-  are equivalent; this module follows METHODS ("rotate f by angle").
+  are equivalent; this module turns f counter-clockwise (docs/methods.md §17).
 
 Points are not rescaled or shuffled: :func:`pinwheel` returns the classes in
 order (all of class 0, then class 1, ...).
@@ -69,7 +69,7 @@ def pinwheel(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(points, labels)``: float32 ``[C * per_class, 2]`` and int64 labels.
 
-    Exactly METHODS §10: ``per_class`` points of each class, in class order;
+    Exactly docs/methods.md §17: ``per_class`` points of each class, in class order;
     the normal draws are ``as_rng(rng).standard_normal((C * per_class, 2))``
     (one row per point, in output order).
     """

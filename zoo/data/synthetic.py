@@ -1,6 +1,6 @@
 """A synthetic ground-truth data set whose observations *are* the factors.
 
-Used for the metrics' known-answer tests (METHODS §12): with the identity representation every
+Used for the metrics' known-answer tests (docs/methods.md §16): with the identity representation every
 metric knows exactly what a perfectly disentangled code looks like, and with a permuted, rescaled,
 duplicated, constant or noisy transform of it, what the answer must become.
 

@@ -1,4 +1,4 @@
-"""Disentanglement metrics (METHODS §12): one module per metric, a registry, and `evaluate`.
+"""Disentanglement metrics (docs/methods.md §16): one module per metric, a registry, and `evaluate`.
 
     >>> from zoo import data, metrics, models
     >>> dsprites = data.get("dsprites")

@@ -1,4 +1,4 @@
-"""BetaVAE score (Higgins et al. 2017), disentanglement_lib's protocol (METHODS §12).
+"""BetaVAE score (Higgins et al. 2017), disentanglement_lib's protocol (docs/methods.md §16.1).
 
 One point: pick a (non-constant) factor k uniformly; draw ``batch_size`` pairs of factor vectors
 that agree on factor k and are otherwise independent; the point's feature is the mean over the

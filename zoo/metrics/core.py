@@ -403,7 +403,7 @@ def seed_from(rng) -> int:
 
 @contextlib.contextmanager
 def quiet_sklearn():
-    """Silence scikit-learn's ConvergenceWarning: the METHODS defaults (e.g. LogisticRegression's
+    """Silence scikit-learn's ConvergenceWarning: the docs/methods.md §16 defaults (e.g. LogisticRegression's
     100 iterations) are kept on purpose, and the warning would repeat for every fit."""
     from sklearn.exceptions import ConvergenceWarning
 

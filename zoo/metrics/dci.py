@@ -1,4 +1,4 @@
-"""DCI: disentanglement, completeness, informativeness (Eastwood & Williams 2018; METHODS §12).
+"""DCI: disentanglement, completeness, informativeness (Eastwood & Williams 2018; docs/methods.md §16.5).
 
 For each non-constant factor a scikit-learn ``GradientBoostingClassifier`` (defaults; its
 ``random_state`` drawn from ``rng``, which only breaks ties between equally good splits) is fit on

@@ -1,6 +1,6 @@
 """The ELBO decomposition (index-code MI, total correlation, dimension-wise KL) as a suite metric.
 
-The estimators live in `zoo.decomposition` (METHODS §5); this module feeds `decompose` the posteriors
+The estimators live in `zoo.decomposition` (docs/methods.md §3); this module feeds `decompose` the posteriors
 of the shared cache: its data draw (``num_samples`` i.i.d. points from ``seed``) is the same first
 draw every other metric makes, so with the default 10,000 samples it costs no extra encoding.
 Needs the posterior (a zoo model, or a function returning {"mean", "logvar"}).

@@ -1,4 +1,4 @@
-"""FactorVAE score (Kim & Mnih 2018), two protocols (METHODS §12).
+"""FactorVAE score (Kim & Mnih 2018), two protocols (docs/methods.md §16.2–16.3).
 
 ``protocol="disentanglement_lib"`` (default):
 

@@ -1,4 +1,4 @@
-"""Gaussian total correlation of the codes (METHODS §12).
+"""Gaussian total correlation of the codes (docs/methods.md §16.11).
 
 The total correlation of a Gaussian with the codes' covariance Σ (over ``num_points`` (10,000)
 i.i.d. points, ddof 1): ½(Σ_i log Σ_ii − log det Σ) = −½ log det(correlation matrix), in nats

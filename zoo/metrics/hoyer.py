@@ -1,4 +1,4 @@
-"""Hoyer sparsity of the codes (Mathieu et al. 2019; METHODS §10, §12).
+"""Hoyer sparsity of the codes (Mathieu et al. 2019; docs/methods.md §16.10).
 
 On ``num_points`` (10,000) i.i.d. points, each code dimension is divided by its standard deviation
 over the points (not centred: centring would move a code's "off" value away from 0 and destroy

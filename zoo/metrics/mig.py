@@ -1,4 +1,4 @@
-"""Mutual Information Gap (Chen et al. 2018), two estimators (METHODS §12).
+"""Mutual Information Gap (Chen et al. 2018), two estimators (docs/methods.md §16.4).
 
 MIG = mean over the non-constant factors k of (I₁ − I₂)/H(v_k), where I₁ ≥ I₂ are the two largest
 mutual informations I(z_j; v_k) over the codes j (with a single code, I₂ = 0), in nats.

@@ -1,4 +1,4 @@
-"""Modularity and explicitness (Ridgeway & Mozer 2018; METHODS §12).
+"""Modularity and explicitness (Ridgeway & Mozer 2018; docs/methods.md §16.7).
 
 * **Modularity**, from the MI matrix m [codes, factors] of the 20-bin discretised codes of
   ``num_train`` i.i.d. points (as in MIG): for each code i with θ_i = max_j m_ij,

@@ -1,4 +1,4 @@
-"""SAP, the Separated Attribute Predictability score (Kumar et al. 2018; METHODS §12).
+"""SAP, the Separated Attribute Predictability score (Kumar et al. 2018; docs/methods.md §16.6).
 
 A score matrix S [codes, factors]; SAP = mean over the non-constant factors of the gap between the
 largest and the second largest entry of the factor's column (a single code: the largest entry).

@@ -1,4 +1,4 @@
-"""UDR, Unsupervised Disentanglement Ranking (Duan et al. 2020; METHODS §12).
+"""UDR, Unsupervised Disentanglement Ranking (Duan et al. 2020; docs/methods.md §16.8).
 
 Needs several models (the same hyperparameters, different seeds). On ``num_points`` (1,000)
 i.i.d. points shared by all models:

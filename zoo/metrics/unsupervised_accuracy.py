@@ -1,5 +1,5 @@
 """Unsupervised classification accuracy of a discrete code (CascadeVAE, JointVAE, InfoGAN;
-METHODS §8, §12).
+docs/methods.md §9, §16.9).
 
 On ``num_points`` (10,000) i.i.d. points: the confusion matrix of the discrete code against the
 true discrete factor, the best one-to-one map from codes to factor values by

@@ -8,7 +8,7 @@ A β-VAE-like model is one method on top of this class:
             return 3.0 * kl, {}
 
 loss = recon + regularizer(...) + Σ layer losses (weight decay), with recon = −log p(x|z) summed
-over pixels and KL summed over latent dimensions, both averaged over the batch, in nats (METHODS §0).
+over pixels and KL summed over latent dimensions, both averaged over the batch, in nats (docs/methods.md §0).
 `fit` logs loss, recon, kl, elbo and whatever the regulariser reports. A model whose loss is not
 of that form overrides `compute_loss_terms` and builds it from the same pieces: `posterior_sample`
 (q(z|x)'s parameters and a reparameterised z; `latent_sample` for a model with its own encoder
@@ -46,7 +46,7 @@ from zoo.checks import check_int
 
 
 def default_optimizer(learning_rate=1e-4):
-    """Adam with METHODS §0 settings: ε = 1e-8 (Keras' default 1e-7 differs)."""
+    """Adam with docs/methods.md §0 settings: ε = 1e-8 (Keras' default 1e-7 differs)."""
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999,
                                  epsilon=1e-8)
 
@@ -450,7 +450,7 @@ class VAE(CodeLayout, TrainingState, keras.Model, metaclass=BuiltAfterInit):
         return cls(**config)
 
     def compile(self, optimizer=None, **kwargs):
-        """`compile()` with no optimizer uses Adam(1e-4, ε=1e-8), the METHODS default."""
+        """`compile()` with no optimizer uses Adam(1e-4, ε=1e-8), the docs/methods.md §0 default."""
         super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
 
     def compile_from_config(self, config):

@@ -1,4 +1,4 @@
-"""β-VAE (Higgins et al. 2017) and AnnealedVAE (Burgess et al. 2018), METHODS §2–3."""
+"""β-VAE (Higgins et al. 2017) and AnnealedVAE (Burgess et al. 2018), docs/methods.md §2."""
 import keras
 import tensorflow as tf
 

@@ -1,4 +1,4 @@
-"""β-VAE_DAE (Higgins et al. 2017, DARLA; Higgins et al. 2018, SCAN), METHODS §14: a β-VAE whose
+"""β-VAE_DAE (Higgins et al. 2017, DARLA; Higgins et al. 2018, SCAN), docs/methods.md §14: a β-VAE whose
 reconstruction term lives in the feature space of a denoising autoencoder trained beforehand.
 
 Stage 1, `DenoisingAutoencoder` ("dae"): a deterministic autoencoder trained to restore clean

@@ -1,4 +1,4 @@
-"""CascadeVAE and CascadeVAE-C (Jeong & Song, ICML 2019), METHODS §8.
+"""CascadeVAE and CascadeVAE-C (Jeong & Song, ICML 2019), docs/methods.md §8.
 
 CascadeVAE learns m continuous latents z and one discrete code d (one-hot over S categories) that
 has no encoder: d is inferred from the decoder's likelihood.

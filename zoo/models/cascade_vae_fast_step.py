@@ -1,4 +1,4 @@
-"""CascadeVAE's discrete-stage training step reusing the unary pass (METHODS §8, implementation
+"""CascadeVAE's discrete-stage training step reusing the unary pass (docs/methods.md §8, implementation
 note); `CascadeVAE(reuse_unary_pass=True)`, the default, takes it when `supports(decoder)`.
 
 The S·B decoder pass that computes the unary costs already holds the forward pass of the gradient

@@ -1,5 +1,5 @@
 """DC-IGN (Kulkarni et al. 2015, "Deep Convolutional Inverse Graphics Network"; supervised),
-METHODS §11.
+docs/methods.md §12.
 
 A VAE (loss = recon + β·KL, β = 1) trained from batches in which ONE chosen factor varies and all
 others are fixed. Latent j is assigned to the j-th factor of the data set that takes more than one
@@ -35,8 +35,9 @@ invariance gradient pull the noise σ·ε towards its batch mean too and so shri
 
 Batch types (`single_factor_stream`): one type per varying factor, plus a "free" type standing in
 for the paper's "intrinsic" batches, drawn with relative frequencies 1 : 1 : … : `free_batch_weight`
-(METHODS: about 1 : … : 10, factors : intrinsic). On ground-truth data every variation belongs to a
-factor, so there is nothing left for intrinsic batches to vary alone: the free batch draws all
+(the paper's ratio is about 1 : … : 10, factors : intrinsic; docs/methods.md §12). On
+ground-truth data every variation belongs to a factor, so there is nothing left for intrinsic
+batches to vary alone: the free batch draws all
 factors i.i.d. and clamps no latent (an ordinary VAE update that keeps the autoencoder good on
 general images); `free_batch_weight=0` trains from single-factor batches only. On dSprites the
 two work best in sequence (docs/results/dc_ign.md): single-factor batches alone assign shape, scale and position

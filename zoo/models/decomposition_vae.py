@@ -1,5 +1,5 @@
 """Decomposition VAE (Mathieu et al., ICML 2019, "Disentangling Disentanglement in VAEs"),
-METHODS §10.
+docs/methods.md §11.
 
     loss = −E_q log p(x|z) + β·KL(q(z|x) ‖ p(z)) + α·D(q(z), p(z))
 

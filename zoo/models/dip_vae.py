@@ -1,4 +1,4 @@
-"""DIP-VAE-I and DIP-VAE-II (Kumar et al. 2018), METHODS §6.
+"""DIP-VAE-I and DIP-VAE-II (Kumar et al. 2018), docs/methods.md §6.
 
 Both match a covariance C of the aggregate posterior to the identity:
 

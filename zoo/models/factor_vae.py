@@ -1,4 +1,4 @@
-"""FactorVAE (Kim & Mnih 2018), METHODS §4.
+"""FactorVAE (Kim & Mnih 2018), docs/methods.md §4.
 
 Each training iteration (one `train_step`, one `global_step`):
 
@@ -42,13 +42,13 @@ _SECOND_BATCH_NOISE, _PERMUTATION_NOISE = 1, 2
 
 
 def default_discriminator_optimizer(learning_rate=1e-4):
-    """Adam with the FactorVAE discriminator's settings (METHODS §4): β1 0.5, β2 0.9, ε 1e-8."""
+    """Adam with the FactorVAE discriminator's settings (docs/methods.md §4): β1 0.5, β2 0.9, ε 1e-8."""
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5, beta_2=0.9,
                                  epsilon=1e-8, name="discriminator_adam")
 
 
 def build_discriminator(latent_dim, units=1000, num_hidden=6, name="discriminator", built=True):
-    """D: codes [B, d] → 2 logits. METHODS §4: 6 × Dense(1000) with leaky ReLU (slope 0.2), then
+    """D: codes [B, d] → 2 logits. docs/methods.md §4: 6 × Dense(1000) with leaky ReLU (slope 0.2), then
     Dense(2); about 5.0M parameters for d = 10. With built=False it has no weights until
     `build((None, d))` or its first call."""
     layers = [keras.Input(shape=(int(latent_dim),))] if built else []
@@ -190,7 +190,7 @@ class FactorVAE(SecondOptimizer, VAE):
         return [v for v in self.trainable_variables if id(v) not in excluded]
 
     def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
-        """Both optimisers default to the METHODS settings (`default_optimizer`,
+        """Both optimisers default to the docs/methods.md §4 settings (`default_optimizer`,
         `default_discriminator_optimizer`).
 
         They are built here, each on its own variables, so a fresh model and a loaded one hold the

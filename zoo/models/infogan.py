@@ -1,4 +1,4 @@
-"""InfoGAN (Chen et al. 2016), METHODS §9.
+"""InfoGAN (Chen et al. 2016), docs/methods.md §10.
 
 A GAN whose generator input is split into incompressible noise z and a structured code c: one
 categorical code Cat(K) and `latent_dim` continuous codes U(−1, 1). An auxiliary head Q on the
@@ -19,7 +19,7 @@ images as constants; the generator step reuses the same fake batch (one generato
 iteration) and scores it with the just-updated discriminator. Terms are per-example values averaged
 over the batch, in nats.
 
-Optimisers (METHODS §9): the generator's `model.optimizer` Adam(lr 1e-3, β1 0.5, β2 0.999, ε 1e-8)
+Optimisers (docs/methods.md §10): the generator's `model.optimizer` Adam(lr 1e-3, β1 0.5, β2 0.999, ε 1e-8)
 and the discriminator/Q's `model.discriminator_optimizer` Adam(lr 2e-4, β1 0.5, β2 0.999, ε 1e-8);
 both are saved with the model and restored by `keras.models.load_model` exactly as FactorVAE's two
 optimisers are (attributes of the model + `get_compile_config` / `compile_from_config`). The
@@ -84,13 +84,13 @@ def _batch_norm():
 
 
 def generator_adam(learning_rate=1e-3):
-    """The generator's Adam (METHODS §9): lr 1e-3, β1 0.5, β2 0.999, ε 1e-8."""
+    """The generator's Adam (docs/methods.md §10): lr 1e-3, β1 0.5, β2 0.999, ε 1e-8."""
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5, beta_2=0.999,
                                  epsilon=1e-8, name="generator_adam")
 
 
 def discriminator_adam(learning_rate=2e-4):
-    """The discriminator/Q Adam (METHODS §9): lr 2e-4, β1 0.5, β2 0.999, ε 1e-8."""
+    """The discriminator/Q Adam (docs/methods.md §10): lr 2e-4, β1 0.5, β2 0.999, ε 1e-8."""
     return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5, beta_2=0.999,
                                  epsilon=1e-8, name="discriminator_adam")
 
@@ -266,7 +266,7 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
     # ---------------------------------------------------------------- two optimisers
     def compile(self, optimizer=None, discriminator_optimizer=None, **kwargs):
         """`optimizer` is the generator's, `discriminator_optimizer` the discriminator/Q's; both
-        default to the METHODS §9 Adams with this model's learning rates. They are built here on
+        default to the docs/methods.md §10 Adams with this model's learning rates. They are built here on
         their own variables, so a fresh model and a loaded one hold the same optimizer variables
         (load_model restores them by position)."""
         super().compile(optimizer=optimizer or generator_adam(self.generator_learning_rate),

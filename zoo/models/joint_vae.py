@@ -1,4 +1,4 @@
-"""JointVAE (Dupont 2018), METHODS §7: continuous and categorical latents with Gumbel-softmax.
+"""JointVAE (Dupont 2018), docs/methods.md §7: continuous and categorical latents with Gumbel-softmax.
 
 The encoder gives μ, log σ² of the continuous code z and, for each categorical code j with K_j
 categories, probabilities α_j = softmax(logits_j). The decoder reads concat(z, c_1, …, c_J).
@@ -13,7 +13,7 @@ categories, probabilities α_j = softmax(logits_j). The decoder reads concat(z, 
   T iterations (then constant); C_c is also capped at Σ_j log K_j, the largest KL a categorical can
   have. t is the saved `global_step`.
 
-Presets (METHODS §7; capacities as [C_min, C_max, T, γ]):
+Presets (docs/methods.md §7; capacities as [C_min, C_max, T, γ]):
 
     dsprites       6 continuous + [3];   cont [0, 40, 300k, 150], disc [0, 1.1, 300k, 150]
     mnist          10 continuous + [10]; cont [0, 5, 25k, 30],    disc [0, 5, 25k, 30]
@@ -21,7 +21,7 @@ Presets (METHODS §7; capacities as [C_min, C_max, T, γ]):
 
 all with Adam lr 5e-4 (`compile()` without an optimizer uses the preset's rate, and so does
 `trainers.train` without --learning_rate). The latent sizes of the MNIST presets are Dupont's
-(METHODS states only dSprites'); MNIST-sized (28×28) images take `network="conv28"`.
+(docs/methods.md §7, §18); MNIST-sized (28×28) images take `network="conv28"`.
 Explicit arguments override the preset.
 
 `representation(x)` = concat(μ(x), argmax α_j(x) for each code) — the categorical indices are the

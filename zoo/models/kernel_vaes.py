@@ -1,5 +1,5 @@
 """The survey's kernel regularisers on the VAE base (Tschannen et al. 2018, "Recent Advances in
-Autoencoder-Based Representation Learning"; METHODS §14). Estimators: `zoo.kernels`.
+Autoencoder-Based Representation Learning"; docs/methods.md §13). Estimators: `zoo.kernels`.
 
 - **InfoVAE / MMD-VAE** (Zhao et al. 2017): loss = recon + β·KL + λ·MMD²(q(z), p(z)), the unbiased
   MMD² between the batch's posterior samples z_i ~ q(z|x_i) (samples of the aggregate posterior)

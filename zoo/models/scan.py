@@ -1,4 +1,4 @@
-"""SCAN, the Symbol-Concept Association Network (Higgins et al. 2018), METHODS §14.
+"""SCAN, the Symbol-Concept Association Network (Higgins et al. 2018), docs/methods.md §15.
 
 On top of a trained visual model q(z_x|x), p(x|z_x) (a β-VAE, β-VAE_DAE or another model of the
 VAE family with a continuous Gaussian code of K latents) that stays frozen, SCAN learns a symbol
@@ -221,7 +221,7 @@ class SCAN(CodeLayout, TrainingState, keras.Model):
         return held_out
 
     def compile(self, optimizer=None, **kwargs):
-        """`compile()` with no optimizer uses Adam(1e-4, ε=1e-8), the METHODS default."""
+        """`compile()` with no optimizer uses Adam(1e-4, ε=1e-8), the docs/methods.md §0 default."""
         super().compile(optimizer=optimizer or default_optimizer(), **kwargs)
         # Built on the stage's variables here, so a fresh and a loaded model hold the same
         # optimizer variables (and a failed first trace leaves no half-built optimizer).

@@ -1,4 +1,4 @@
-"""β-TCVAE (Chen et al. 2018), METHODS §5.
+"""β-TCVAE (Chen et al. 2018), docs/methods.md §5 (estimators: §3).
 
 loss = recon + KL + (β − 1)·TC, the decomposition-weighted ELBO with α = γ = 1 (equivalently
 recon + MI + β·TC + dimension-wise KL), with TC estimated on the batch by `zoo.decomposition`
