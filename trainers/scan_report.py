@@ -208,8 +208,7 @@ def main(argv):
                     FLAGS.classifier_steps, FLAGS.picture or folder / "sym2img.png", concepts)
     output = Path(FLAGS.output or folder / "scan_scores.json")
     output.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("img2sym_accuracy", "classifier_accuracy")},
-                     indent=2))
+    print("\n".join(tables(result, model.vocabulary)))
     print(f"Wrote {output} and {result['picture']}")
 
 
