@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -478,7 +479,7 @@ def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
         f"**Method**: `{entry['model']}` — {entry.get('citation', '')}.", "",
         f"**Hyperparameters**: {entry.get('hyperparameters_from', '')}.", "",
         "**Made with** (from the repository root; each command resumes if rerun):", "", "```bash",
-        *(" ".join(train_command(run)) for run in runs), "```", "",
+        *(shlex.join(train_command(run)) for run in runs), "```", "",
         f"**Data**: {results['data_source']}.", "",
         f"**Training**: {schedule}; seed {results['seed']}; "
         f"{results['train_wall_time_s'] / 3600:.1f} h of training wall time"
@@ -640,7 +641,7 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print, stash=None
         artifacts = {"files": [{**f, "file": f"../{f['file']}"} for f in files],
                      "hardware": hardware()}
         facts = {"method": entry["model"], "citation": entry.get("citation"),
-                 "commands": [" ".join(train_command(r)) for r in runs],
+                 "commands": [shlex.join(train_command(r)) for r in runs],
                  "train_wall_time_s": results["train_wall_time_s"],
                  "hardware": artifacts["hardware"], "dataset": settings.dataset,
                  "dataset_source": settings.data_source, "paper_steps": entry.get("paper_steps")}
