@@ -97,7 +97,7 @@ def test_publishing_a_scan_scores_it_by_its_own_criteria(tiny_zoo, tmp_path, mon
     card = (registry_dir / "cards" / "tiny_scan.md").read_text()
     for text in ("| IN COMMON | IGNORE |", "{heart, small}", visual["sha256"], "tiny_beta_vae",
                  ("python -m trainers.scan_report --model_path=runs/zoo/tiny_scan/recombination/"
-                 "model.keras --seed=0 --num_samples=20"), "cards/tiny_scan/sym2img.png",
+                 "model.keras --seed=0 --num_samples=20"), "](tiny_scan/sym2img.png)",
                  record["file"], record["saved_model"]["file"], "no traversal of its own"):
         assert text in card, text
     assert str(root) not in card  # commands are relative to the repository
