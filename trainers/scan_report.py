@@ -25,6 +25,10 @@ from zoo import data as zoo_data
 from zoo import models, scan_scores, visualize
 from zoo.symbols import OPERATORS, recombination_triples
 
+# The settings `trainers.zoo publish` scores a SCAN with (the flags of `command`).
+PUBLISH_SETTINGS = {"num_samples": 1000, "num_concepts": 50, "samples_per_concept": 16,
+                    "classifier_steps": 1500}
+OPERATOR_COLUMNS = {"and": "AND", "in_common": "IN COMMON", "ignore": "IGNORE"}
 DEFAULT_CONCEPTS = (("heart",), ("square",), ("small",), ("large", "x_low"),
                     ("ellipse", "y_high"))
 
@@ -93,6 +97,86 @@ def report(model, data, seed=0, num_samples=1000, num_concepts=100, samples_per_
     return result
 
 
+def command(model_path, seed=0, **settings):
+    """The `python -m trainers.scan_report` command that computes `report(..., seed, **settings)`
+    for the model at `model_path` (as given: relative paths stay relative)."""
+    flags_ = [f"--model_path={model_path}", f"--seed={seed}"]
+    flags_ += [f"--{key}={value}" for key, value in settings.items()]
+    return " ".join(["python -m trainers.scan_report", *flags_])
+
+
+def _cell(value):
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _named_attributes(vocabulary, words):
+    names = list(vocabulary.attributes)
+    return [names[vocabulary.attribute_of_word[vocabulary.words.index(w)]] for w in words]
+
+
+def tables(result, vocabulary):
+    """Markdown lines of a `report` result: accuracy per attribute (classifier on real images,
+    img2sym, sym2img and each recombination operator; "—" where no scored concept named the
+    attribute), the spread of free attributes, and each held-out combination asked directly and
+    recombined with AND."""
+    attributes = list(vocabulary.attributes)
+    operators = [op for op in OPERATOR_COLUMNS if op in result["recombination"]]
+    accuracy = [result["classifier_accuracy"], result["img2sym_accuracy"],
+                result["sym2img"]["accuracy"],
+                *(result["recombination"][op]["accuracy"] for op in operators)]
+    spread = [result["sym2img"]["spread"],
+              *(result["recombination"][op]["spread"] for op in operators)]
+    names = [OPERATOR_COLUMNS[op] for op in operators]
+    lines = ["| attribute | classifier on real images | img2sym | sym2img | "
+             + " | ".join(names) + " |", "|---" * (4 + len(names)) + "|"]
+    lines += [f"| {a} | " + " | ".join(_cell(column.get(a)) for column in accuracy) + " |"
+              for a in attributes]
+    lines += ["", ("Spread of the attributes a concept leaves free (normalised entropy of the "
+              "classifier's labels; 1 = every word equally often):"), "",
+              "| attribute | sym2img | " + " | ".join(names) + " |",
+              "|---" * (2 + len(names)) + "|"]
+    lines += [f"| {a} | " + " | ".join(_cell(column.get(a)) for column in spread) + " |"
+              for a in attributes]
+    if "sym2img_held_out" in result:
+        lines += ["", ("Combinations held out of both training stages (accuracy of each named "
+                  "attribute; spread of the free ones):"), "",
+                  "| held-out concept | asked as | " + " | ".join(attributes) + " |",
+                  "|---" * (2 + len(attributes)) + "|"]
+        for key, how in (("sym2img_held_out", "one symbol (sym2img)"),
+                         ("recombination_held_out", "{first words} AND {last word}")):
+            for concept in result[key]["per_concept"]:
+                named = set(_named_attributes(vocabulary, concept["concept"]))
+                cells = [f"{_cell(concept['scores'].get(a))}" + ("" if a in named else " (spread)")
+                         for a in attributes]
+                lines.append(f"| {{{', '.join(concept['concept'])}}} | {how} | "
+                             + " | ".join(cells) + " |")
+    return lines
+
+
+def flat_scores(result):
+    """{"group/attribute": number} of a `report` result, as the registry records scores:
+    classifier/, img2sym/, sym2img/ (accuracy), sym2img_spread/, <operator>/ and
+    <operator>_spread/ for each recombination operator, and held_out/<words>/ for each held-out
+    combination asked directly."""
+    scores = {}
+
+    def add(prefix, values):
+        scores.update({f"{prefix}/{k}": float(v) for k, v in values.items()})
+
+    add("classifier", result["classifier_accuracy"])
+    add("img2sym", result["img2sym_accuracy"])
+    add("sym2img", result["sym2img"]["accuracy"])
+    add("sym2img_spread", result["sym2img"]["spread"])
+    for operator, values in result["recombination"].items():
+        add(operator, values["accuracy"])
+        add(f"{operator}_spread", values["spread"])
+    for key, prefix in (("sym2img_held_out", "held_out"),
+                        ("recombination_held_out", "held_out_and")):
+        for concept in result.get(key, {}).get("per_concept", []):
+            add(f"{prefix}/{'+'.join(concept['concept'])}", concept["scores"])
+    return scores
+
+
 def define_flags(flag_values):
     """The command line (the data set flags as trainers.train has them)."""
     define = cli.definer(flag_values)
@@ -124,8 +208,7 @@ def main(argv):
                     FLAGS.classifier_steps, FLAGS.picture or folder / "sym2img.png", concepts)
     output = Path(FLAGS.output or folder / "scan_scores.json")
     output.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("img2sym_accuracy", "classifier_accuracy")},
-                     indent=2))
+    print("\n".join(tables(result, model.vocabulary)))
     print(f"Wrote {output} and {result['picture']}")
 
 

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -442,10 +443,34 @@ WITHOUT_DISCRIMINATOR = (
     "whole model again, discriminator included.")
 
 
-def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl, notes=()):
-    """The model card (markdown): what the model is, how exactly it was made, what it scores.
-    `notes` are further known limitations (e.g. WITHOUT_DISCRIMINATOR)."""
-    last = runs[-1]
+def metric_sections(entry, run, metrics_report, results, kl, artifacts):
+    """The card's scores (the metric suite of `trainers.evaluate`), latents and pictures."""
+    lines = [
+        "## Scores", "",
+        (f"`python -m trainers.evaluate --model_path={os.path.relpath(run.directory, run.repo)}"
+         f"/model.keras --metrics={entry.get('metrics', 'all')} --seed={metrics_report['seed']}` "
+         f"(seed {metrics_report['seed']}; parameters as listed):"), "",
+        "| metric | values | parameters |", "|---|---|---|",
+        *(f"| {m} | {v} | {p} |" for m, v, p in _score_rows(metrics_report)), "",
+    ]
+    if results.get("best_model"):
+        best = results["best_model"]
+        lines += [(f"Best periodic evaluation (`best.keras`, kept in the run directory): "
+                  f"{json.dumps(best)}."), ""]
+    return lines + [
+        "## Latents", "",
+        "Mean KL of each latent to the prior over 1,000 images (nats): "
+        + ", ".join(f"z{i} {v:.2f}" for i, v in enumerate(kl)) + ".", "",
+        f"![traversals]({artifacts['traversal_gif']})", "",
+        f"![traversals]({artifacts['traversal_png']})", "",
+        f"![reconstructions]({artifacts['reconstructions_png']})", "",
+    ]
+
+
+def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
+    """The model card (markdown): what the model is, how exactly it was made, what it scores
+    (`sections`: markdown lines, e.g. `metric_sections`'), its files. `notes` are further known
+    limitations (e.g. WITHOUT_DISCRIMINATOR)."""
     paper = entry.get("paper_steps")
     schedule = (f"{results['steps']:,} steps; the paper trains {paper:,}" if paper
                 else f"{results['steps']:,} steps (the paper gives no step count)")
@@ -454,29 +479,12 @@ def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl, 
         f"**Method**: `{entry['model']}` — {entry.get('citation', '')}.", "",
         f"**Hyperparameters**: {entry.get('hyperparameters_from', '')}.", "",
         "**Made with** (from the repository root; each command resumes if rerun):", "", "```bash",
-        *(" ".join(train_command(run)) for run in runs), "```", "",
+        *(shlex.join(train_command(run)) for run in runs), "```", "",
         f"**Data**: {results['data_source']}.", "",
         f"**Training**: {schedule}; seed {results['seed']}; "
         f"{results['train_wall_time_s'] / 3600:.1f} h of training wall time"
         + (" (last phase)" if len(runs) > 1 else "") + f" on {artifacts['hardware']}.", "",
-        "## Scores", "",
-        (f"`python -m trainers.evaluate --model_path={os.path.relpath(last.directory, last.repo)}"
-        f"/model.keras --metrics={entry.get('metrics', 'all')} --seed={metrics_report['seed']}` "
-        f"(seed {metrics_report['seed']}; parameters as listed):"), "",
-        "| metric | values | parameters |", "|---|---|---|",
-        *(f"| {m} | {v} | {p} |" for m, v, p in _score_rows(metrics_report)), "",
-    ]
-    if results.get("best_model"):
-        best = results["best_model"]
-        lines += [(f"Best periodic evaluation (`best.keras`, kept in the run directory): "
-                  f"{json.dumps(best)}."), ""]
-    lines += [
-        "## Latents", "",
-        "Mean KL of each latent to the prior over 1,000 images (nats): "
-        + ", ".join(f"z{i} {v:.2f}" for i, v in enumerate(kl)) + ".", "",
-        f"![traversals]({artifacts['traversal_gif']})", "",
-        f"![traversals]({artifacts['traversal_png']})", "",
-        f"![reconstructions]({artifacts['reconstructions_png']})", "",
+        *sections,
         "## Files", "",
         "| file | sha256 | bytes |", "|---|---|---|",
         *(f"| `{f['file']}` | `{f['sha256']}` | {f['bytes']:,} |" for f in artifacts["files"]), "",
@@ -489,6 +497,80 @@ def write_card(path, name, entry, runs, results, metrics_report, artifacts, kl, 
     ]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+def published_visual_model(model, entry, registry):
+    """The published entry (among the plan entry's `after`) whose weights a SCAN's frozen visual
+    model holds exactly: {"name", "file", "sha256", "run_file_sha256"}. Refused when none does:
+    a card must not name a visual model the SCAN does not sit on."""
+    import numpy as np
+
+    from zoo import pretrained
+
+    weights = model.visual.get_weights()
+    for other in entry.get("after", []):
+        if other not in pretrained.available(registry):
+            continue
+        candidate = pretrained.load(other, registry)
+        theirs = candidate.get_weights()
+        if len(theirs) == len(weights) and all(
+                a.shape == b.shape and np.array_equal(a, b) for a, b in zip(theirs, weights)):
+            record = pretrained.entry(other, registry)
+            return {"name": other, "file": record["file"], "sha256": record["sha256"],
+                    "run_file_sha256": model.visual_sha256}
+    raise ValueError(f"the SCAN's visual model is none of the published entries it is built on "
+                     f"({entry.get('after', [])}); publish that model first")
+
+
+# A SCAN card's note on its pictures and its size.
+SCAN_NOTES = (
+    ("SCAN has no traversal of its own: its latent space is the frozen visual model's, so its "
+    "latent traversals, reconstructions and KL per latent are those of the visual model's card. "
+    "Its own picture is sym2img: samples z ~ q(z_y|y) decoded by the visual decoder, one row per "
+    "concept (a GIF would add nothing: the samples are independent draws, not a path)."),
+    ("The `.keras` file embeds the frozen visual model's weights (so `keras.models.load_model` "
+    "needs no other file); the card names the published visual model and its sha256, and "
+    "publishing checked that its weights are exactly the embedded ones."))
+
+
+def scan_sections(model, run, data, visual, seed, picture_dir, card_dir, log=print):
+    """Score a SCAN with `trainers.scan_report` (its own criteria, issue 20): returns (card
+    lines, registry scores, card facts, the scores)."""
+    from trainers import scan_report
+
+    settings = scan_report.PUBLISH_SETTINGS
+    log(f"{run.entry}: scoring with trainers.scan_report {settings}")
+    picture = picture_dir / "sym2img.png"
+    result = scan_report.report(model, data, seed=seed, picture=picture, **settings)
+    result["picture"] = os.path.relpath(picture, card_dir.parent)
+    model_path = os.path.relpath(run.directory / "model.keras", run.repo)
+    command = scan_report.command(model_path, seed, **settings)
+    held_out = "; ".join("{" + ", ".join(c) + "}" for c in model.held_out_concepts) or "none"
+    lines = [
+        "## Visual model", "",
+        (f"Frozen, embedded in the `.keras` file: the published `{visual['name']}` "
+         f"(`{visual['file']}`, sha256 `{visual['sha256']}`; its training run's file, which "
+         f"SCAN was trained from, had sha256 `{visual['run_file_sha256']}`). Publishing checked "
+         "that the embedded weights equal the published model's."), "",
+        "## Scores", "",
+        f"`{command}` (seed {seed}; {result['wall_time_s']:.0f} s):", "",
+        (f"An attribute classifier (`zoo.scan_scores.train_attribute_classifier`, "
+         f"{settings['classifier_steps']} steps) labels images. img2sym and the classifier: "
+         f"accuracy of the most probable word per attribute on {settings['num_samples']:,} "
+         f"ground-truth images. sym2img: {settings['samples_per_concept']} samples per concept "
+         f"over {settings['num_concepts']} random concepts (each attribute named with probability "
+         f"{model.specify_probability}), the fraction the classifier labels with the named word; "
+         f"AND, IN COMMON, IGNORE: the same for {settings['num_concepts']} random pairs "
+         "recombined by each operator. Chance: 1/3 for shape, scale and position, 1/4 for "
+         f"orientation. Held out of both training stages: {held_out}."), "",
+        *scan_report.tables(result, model.vocabulary), "",
+        "## Pictures", "",
+        "sym2img samples, one row per concept (the last rows: the held-out combinations):", "",
+        f"![sym2img]({os.path.relpath(picture, card_dir)})", "",
+    ]
+    facts = {"scan_report_command": command, "scan_report_settings": dict(settings),
+             "visual_model": visual, "picture": os.path.relpath(picture, card_dir.parent)}
+    return lines, scan_report.flat_scores(result), facts, result
 
 
 def preset_record(model, archive, scratch):
@@ -512,8 +594,11 @@ def preset_record(model, archive, scratch):
     return record
 
 
-def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
-    """Score a trained entry, write its artifacts, pictures and card, and register it."""
+def publish_entry(name, entry, runs, registry_dir, seed=0, log=print, stash=None):
+    """Score a trained entry, write its artifacts, pictures and card, and register it; then
+    remove its stashed checkpoints from `stash` (pretrained/in_progress/ from the command line),
+    which a published model no longer needs. A SCAN is scored by its own criteria
+    (`scan_sections`), every other model by the metric suite of `trainers.evaluate`."""
     import numpy as np
 
     import zoo.data
@@ -526,11 +611,13 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
         raise ValueError(f"{name} is not trained yet ({trained_steps(last.directory)[0]} of "
                          f"{last.steps} steps); run `python -m trainers.zoo build --only={name}`")
     settings = last.config()
-    log(f"{name}: scoring with {entry.get('metrics', 'all')}")
-    report = evaluate.run(last.directory / "model.keras", metrics=entry.get("metrics", "all"),
-                          dataset=settings.dataset, data_source=settings.data_source,
-                          seed=seed, output=last.directory / "metrics.json",
-                          metric_args=entry.get("metric_args", []), log=None)
+    scan = entry["model"] == "scan"
+    if not scan:
+        log(f"{name}: scoring with {entry.get('metrics', 'all')}")
+        report = evaluate.run(last.directory / "model.keras", metrics=entry.get("metrics", "all"),
+                              dataset=settings.dataset, data_source=settings.data_source,
+                              seed=seed, output=last.directory / "metrics.json",
+                              metric_args=entry.get("metric_args", []), log=None)
     registry_dir = Path(registry_dir)
     card_dir = registry_dir / "cards"
     picture_dir = card_dir / name
@@ -551,37 +638,53 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print):
         model = models.load(keras_file)
         presets = preset_record(model, archive, Path(scratch))
         data = zoo.data.get(settings.dataset, source=settings.data_source)
-        images = data.sample_observations(1000, np.random.default_rng(seed))
-        kl = visualize.kl_per_dimension(model, images)
-        pictures = {
-            "traversal_gif": visualize.save_traversal_gif(model, images[0],
-                                                          picture_dir / "traversals.gif"),
-            "traversal_png": visualize.save_traversals(model, images[0],
-                                                       picture_dir / "traversals.png"),
-            "reconstructions_png": visualize.save_png(
-                visualize.reconstruction_grid(model, images[:8]), picture_dir / "reconstructions.png"),
-        }
-        artifacts = {k: os.path.relpath(v, card_dir) for k, v in pictures.items()}
-        artifacts.update(files=[{**f, "file": f"../{f['file']}"} for f in files],
-                         hardware=hardware())
-        notes = [WITHOUT_DISCRIMINATOR] if model.get_config().get("discriminator_built") is False \
-            else []
-        card = write_card(card_dir / f"{name}.md", name, entry, runs, results, report, artifacts,
-                          kl, notes)
-        facts = {"path": os.path.relpath(card, registry_dir), "method": entry["model"],
-                 "citation": entry.get("citation"), "commands": [" ".join(train_command(r))
-                                                                  for r in runs],
-                 "train_wall_time_s": results["train_wall_time_s"], "hardware": artifacts["hardware"],
-                 "kl_per_latent": [round(float(v), 4) for v in kl],
-                 "dataset": settings.dataset, "dataset_source": settings.data_source,
-                 "metrics_seed": seed, "metric_params": metric_params(report),
-                 "paper_steps": entry.get("paper_steps")}
+        artifacts = {"files": [{**f, "file": f"../{f['file']}"} for f in files],
+                     "hardware": hardware()}
+        facts = {"method": entry["model"], "citation": entry.get("citation"),
+                 "commands": [shlex.join(train_command(r)) for r in runs],
+                 "train_wall_time_s": results["train_wall_time_s"],
+                 "hardware": artifacts["hardware"], "dataset": settings.dataset,
+                 "dataset_source": settings.data_source, "paper_steps": entry.get("paper_steps")}
+        if scan:
+            visual = published_visual_model(model, entry, registry_dir / "registry.json")
+            # Scored from the run's file, as the card's command does (the same weights).
+            sections, scores, scan_facts, result = scan_sections(
+                models.load(last.directory / "model.keras"), last, data, visual, seed,
+                picture_dir, card_dir, log)
+            write_json(last.directory / "scan_scores.json", result)
+            facts.update(scan_facts, scores_seed=seed)
+            notes = list(SCAN_NOTES)
+        else:
+            images = data.sample_observations(1000, np.random.default_rng(seed))
+            kl = visualize.kl_per_dimension(model, images)
+            pictures = {
+                "traversal_gif": visualize.save_traversal_gif(model, images[0],
+                                                              picture_dir / "traversals.gif"),
+                "traversal_png": visualize.save_traversals(model, images[0],
+                                                           picture_dir / "traversals.png"),
+                "reconstructions_png": visualize.save_png(
+                    visualize.reconstruction_grid(model, images[:8]),
+                    picture_dir / "reconstructions.png"),
+            }
+            artifacts.update({k: os.path.relpath(v, card_dir) for k, v in pictures.items()})
+            sections = metric_sections(entry, last, report, results, kl, artifacts)
+            scores = headline_scores(report)
+            facts.update(kl_per_latent=[round(float(v), 4) for v in kl], metrics_seed=seed,
+                         metric_params=metric_params(report))
+            notes = [WITHOUT_DISCRIMINATOR] \
+                if model.get_config().get("discriminator_built") is False else []
+        card = write_card(card_dir / f"{name}.md", name, entry, runs, results, sections,
+                          artifacts, notes)
+        facts["path"] = os.path.relpath(card, registry_dir)
         record = pretrained.publish(
             keras_file, name, data_source=results["data_source"], steps=results["steps"],
-            seed=results["seed"], scores=headline_scores(report),
+            seed=results["seed"], scores=scores,
             registry=registry_dir / "registry.json", overwrite=True, saved_model=archive,
             card=facts, presets=presets)
     log(f"{name}: published ({card})")
+    if stash is not None and (Path(stash) / name).exists():
+        shutil.rmtree(Path(stash) / name)
+        log(f"{name}: removed its stash {Path(stash) / name} (commit the removal)")
     return record
 
 
@@ -622,7 +725,9 @@ def gallery(registry=None):
              "`zoo.pretrained.load(name)`. Written by `python -m trainers.zoo gallery`."), "",
              zoo_table(registry, link_prefix="../pretrained/"), ""]
     for name in sorted(published):
-        lines += [f"## {name}", "", f"![{name} traversals](../pretrained/cards/{name}/traversals.gif)",
+        # A model without traversals of its own (SCAN) names its picture in its card facts.
+        picture = published[name].get("card", {}).get("picture", f"cards/{name}/traversals.gif")
+        lines += [f"## {name}", "", f"![{name} {Path(picture).stem}](../pretrained/{picture})",
                   "", f"[model card](../pretrained/cards/{name}.md)", ""]
     return "\n".join(lines)
 
@@ -688,7 +793,7 @@ def main(argv=None):
             if (only and name not in only) or not trained_steps(runs[-1].directory)[1]:
                 continue
             try:
-                publish_entry(name, entry, runs, DEFAULT_PLAN.parent)
+                publish_entry(name, entry, runs, DEFAULT_PLAN.parent, stash=DEFAULT_STASH)
             except ValueError as error:
                 print(f"error: {name}: {error}", file=sys.stderr)
                 failed.append(name)

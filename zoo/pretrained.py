@@ -249,7 +249,8 @@ def preset_inputs(input_shape):
 def preset_numbers(model, input_shape):
     """{"representation": the leading values of each image's representation, "reconstruction_mean":
     each image's mean reconstruction} of a Keras model, or of a loaded SavedModel through its
-    `representation` and `reconstruct` endpoints: the encoder and the decoder both move them."""
+    `representation` and `reconstruct` endpoints: the encoder and the decoder both move them.
+    A model with `img2sym` and `sym2img` (SCAN) adds "img2sym" and "sym2img_mean"."""
     x = preset_inputs(input_shape)
     if isinstance(model, keras.Model):
         representation, reconstruction = model.representation(x), model(x)
@@ -258,8 +259,31 @@ def preset_numbers(model, input_shape):
         reconstruction = model.reconstruct(tf.constant(x))["reconstruction"]
     representation = np.asarray(representation, dtype="float64").reshape(PRESET_IMAGES, -1)
     reconstruction = np.asarray(reconstruction, dtype="float64").reshape(PRESET_IMAGES, -1)
-    return {"representation": representation[:, :PRESET_VALUES].tolist(),
-            "reconstruction_mean": reconstruction.mean(axis=1).tolist()}
+    numbers = {"representation": representation[:, :PRESET_VALUES].tolist(),
+               "reconstruction_mean": reconstruction.mean(axis=1).tolist()}
+    if hasattr(model, "img2sym") and hasattr(model, "sym2img"):
+        numbers.update(_symbol_preset_numbers(model, x, representation.shape[1]))
+    return numbers
+
+
+def _symbol_preset_numbers(model, x, latent_dim):
+    """A SCAN's (or its SavedModel's `img2sym` and `sym2img` endpoints') preset numbers: the
+    leading word probabilities of the preset images, and the mean pixel of the images decoded
+    (noise 0) from the symbols {first word} and {first word, last word}, which the symbol
+    networks and the visual decoder both move."""
+    keras_model = isinstance(model, keras.Model)
+    probabilities = model.img2sym(x) if keras_model \
+        else model.img2sym(tf.constant(x))["probabilities"]
+    probabilities = np.asarray(probabilities, dtype="float64")
+    symbols = np.zeros((PRESET_IMAGES, probabilities.shape[1]), "float32")
+    symbols[:, 0] = 1.0
+    symbols[1:, -1] = 1.0
+    noise = np.zeros((PRESET_IMAGES, latent_dim), "float32")
+    images = model.sym2img(symbols, noise) if keras_model \
+        else model.sym2img(tf.constant(symbols), tf.constant(noise))["images"]
+    images = np.asarray(images, dtype="float64").reshape(PRESET_IMAGES, -1)
+    return {"img2sym": probabilities[:, :PRESET_VALUES].tolist(),
+            "sym2img_mean": images.mean(axis=1).tolist()}
 
 
 def _check_record_fields(data_source, steps, seed, scores):
