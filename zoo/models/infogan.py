@@ -57,7 +57,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions, networks, seeds
+from zoo import distributions, networks, replicas, seeds
 from zoo.checks import check_int
 from zoo.models.base import (
     CodeLayout,
@@ -281,12 +281,16 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
     def training_codes(self, batch_size):
         """(continuous, category, noise) of the current training step: a pure function of
         (seed, global_step)."""
-        continuous = tf.random.stateless_uniform(
-            [batch_size, self.latent_dim], self.training_seed(_CONTINUOUS), -1.0, 1.0)
-        category = tf.random.stateless_uniform(
-            [batch_size], self.training_seed(_CATEGORICAL), 0, self.num_categories, tf.int32)
-        noise = tf.random.stateless_uniform(
-            [batch_size, self.noise_dim], self.training_seed(_NOISE), -1.0, 1.0)
+        # Under a tf.distribute strategy each replica takes its rows of the global batch's codes.
+        def uniform(purpose, width, *bounds):
+            seed = self.training_seed(purpose)
+            shape = [batch_size] if width is None else [batch_size, width]
+            return replicas.global_draw(
+                lambda full: tf.random.stateless_uniform(full, seed, *bounds), shape)
+
+        continuous = uniform(_CONTINUOUS, self.latent_dim, -1.0, 1.0)
+        category = uniform(_CATEGORICAL, None, 0, self.num_categories, tf.int32)
+        noise = uniform(_NOISE, self.noise_dim, -1.0, 1.0)
         return continuous, category, noise
 
     def random_codes(self, batch_size):
@@ -391,12 +395,13 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
                     d_terms = self.discriminator_terms(x, tf.stop_gradient(fake), codes, True)
-                gradients = d_tape.gradient(d_terms["discriminator_loss"], d_variables)
+                gradients = d_tape.gradient(
+                    replicas.replica_share(d_terms["discriminator_loss"]), d_variables)
                 d_nonfinite = self.apply_finite_update(self.discriminator_optimizer, gradients,
                                                        d_variables, d_terms)
             # 2. Generator step against the updated discriminator/Q.
             g_terms = self.generator_terms(fake, codes, True)
-        gradients = g_tape.gradient(g_terms["generator_loss"], g_variables)
+        gradients = g_tape.gradient(replicas.replica_share(g_terms["generator_loss"]), g_variables)
         g_nonfinite = self.apply_finite_update(self.optimizer, gradients, g_variables, g_terms)
         terms = {**d_terms, "generator_loss": g_terms["generator_loss"]}
         terms["loss"] = terms["discriminator_loss"] + terms["generator_loss"]
