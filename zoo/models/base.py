@@ -271,7 +271,9 @@ class TrainingState:
         names = self.nonfinite_names()
         bits = [tf.cast(tf.logical_not(tf.reduce_all(tf.math.is_finite(terms[name]))), tf.int32)
                 * (1 << i) for i, name in enumerate(names[:-1]) if name in terms]
-        pairs = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+        # Each replica's share of the global batch mean's gradient: the optimizer sums them.
+        pairs = [(replicas.replica_share(g), v) for g, v in zip(gradients, variables)
+                 if g is not None]
         finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             # Scaled float16 gradients overflow now and then by design: the wrapper then skips
@@ -567,8 +569,7 @@ class VAE(CodeLayout, TrainingState, keras.Model, metaclass=BuiltAfterInit):
             # Under a mixed_float16 policy `compile` wraps the optimizer in a LossScaleOptimizer:
             # the scaled loss keeps float16 gradients from underflowing, and the wrapper unscales
             # them. Any other optimizer returns the loss as it is.
-            # Under a tf.distribute strategy, each replica's share of the global batch mean.
-            scaled_loss = self.optimizer.scale_loss(replicas.replica_share(terms["loss"]))
+            scaled_loss = self.optimizer.scale_loss(terms["loss"])
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)

@@ -209,8 +209,6 @@ class InformationCascade(VAE):
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         saved_state = self.begin_training_step()
         terms, gradients = self.loss_and_gradients(self.check_images(x))
-        # Under a tf.distribute strategy, each replica's share (the optimizer sums them).
-        gradients = [replicas.replica_share(g) for g in gradients]
         if self.restart_optimizer_on_relief:
             if not self.optimizer.built:
                 self.optimizer.build(self.trainable_variables)

@@ -244,7 +244,7 @@ class FactorVAE(SecondOptimizer, VAE):
         variables = self.vae_variables
         with tf.GradientTape() as tape:
             terms, codes = self._vae_terms(x, training=True)
-        gradients = tape.gradient(replicas.replica_share(terms["loss"]), variables)
+        gradients = tape.gradient(terms["loss"], variables)
         vae_nonfinite = self.apply_finite_update(self.optimizer, gradients, variables, terms)
 
         # 2. Discriminator step on stop-gradient codes.
@@ -266,7 +266,7 @@ class FactorVAE(SecondOptimizer, VAE):
         d_variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             d_terms = discriminator_terms(self.discriminator, codes, permuted, training=True)
-        gradients = tape.gradient(replicas.replica_share(d_terms["discriminator_loss"]), d_variables)
+        gradients = tape.gradient(d_terms["discriminator_loss"], d_variables)
         d_nonfinite = self.apply_finite_update(self.discriminator_optimizer, gradients,
                                                d_variables, d_terms)
 

@@ -395,13 +395,12 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
             with g_tape.stop_recording():
                 with tf.GradientTape() as d_tape:
                     d_terms = self.discriminator_terms(x, tf.stop_gradient(fake), codes, True)
-                gradients = d_tape.gradient(
-                    replicas.replica_share(d_terms["discriminator_loss"]), d_variables)
+                gradients = d_tape.gradient(d_terms["discriminator_loss"], d_variables)
                 d_nonfinite = self.apply_finite_update(self.discriminator_optimizer, gradients,
                                                        d_variables, d_terms)
             # 2. Generator step against the updated discriminator/Q.
             g_terms = self.generator_terms(fake, codes, True)
-        gradients = g_tape.gradient(replicas.replica_share(g_terms["generator_loss"]), g_variables)
+        gradients = g_tape.gradient(g_terms["generator_loss"], g_variables)
         g_nonfinite = self.apply_finite_update(self.optimizer, gradients, g_variables, g_terms)
         terms = {**d_terms, "generator_loss": g_terms["generator_loss"]}
         terms["loss"] = terms["discriminator_loss"] + terms["generator_loss"]

@@ -425,7 +425,7 @@ class SCAN(CodeLayout, TrainingState, keras.Model):
         with tf.GradientTape() as tape:
             terms = self.stage_loss_terms(x, y, training=True)
         variables = self.trainable_variables
-        nonfinite = self.apply_finite_update(self.optimizer, tape.gradient(replicas.replica_share(terms["loss"]), variables),
+        nonfinite = self.apply_finite_update(self.optimizer, tape.gradient(terms["loss"], variables),
                                              variables, terms)
         return self.end_training_step(terms, nonfinite, saved_state)
 
