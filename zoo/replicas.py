@@ -23,7 +23,7 @@ Outside a strategy (one device) every helper is the identity or a plain `tf.cond
 """
 import tensorflow as tf
 
-__all__ = ["agree_on_flags", "gather_batch", "global_draw", "in_replicas", "num_replicas",
+__all__ = ["across_workers", "agree_on_flags", "gather_batch", "global_draw", "in_replicas", "num_replicas",
            "my_rows", "replica_id", "replica_share", "run_if", "slice_for_replica"]
 
 
@@ -53,6 +53,14 @@ def replica_id():
     if context is None:
         return tf.constant(0, tf.int32)
     return tf.cast(context.replica_id_in_sync_group, tf.int32)
+
+
+def across_workers(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy over more than one worker."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    spec = strategy.cluster_resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in spec.jobs) > 1
 
 
 def replica_share(loss):

@@ -223,6 +223,26 @@ class TrainingState:
             self.train_function = None
             raise
 
+    def make_train_function(self, force=False):
+        return self._with_step_axis("train_step", super().make_train_function, force)
+
+    def make_test_function(self, force=False):
+        return self._with_step_axis("test_step", super().make_test_function, force)
+
+    def _with_step_axis(self, name, make, force):
+        """Under MultiWorkerMirroredStrategy Keras averages a step's outputs over the workers along
+        axis 0, which scalars lack: there the step's logged values get a leading axis of 1 (the
+        average is then a scalar again). Elsewhere `make` as it is."""
+        if not replicas.across_workers(self.distribute_strategy):
+            return make(force)
+        step = getattr(self, name)
+        setattr(self, name, lambda data: {k: tf.expand_dims(v, 0)
+                                          for k, v in step(data).items()})
+        try:
+            return make(force)
+        finally:
+            delattr(self, name)
+
     def evaluation_stream(self, data, batch_size, seed):
         """Held-out batches for `evaluate` (trainers.train's final loss terms), batch k a pure
         function of (seed, k): fresh i.i.d. observations. A model whose loss needs more than
