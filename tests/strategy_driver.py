@@ -1,12 +1,13 @@
 """A process of tests/test_strategy.py: TensorFlow's CPU split into logical devices before anything
 else touches it (which `tf.config.set_logical_device_configuration` requires), then one of:
 
-    python tests/strategy_driver.py steps '<json>'   # per-step logs + final weights → an .npz
+    python tests/strategy_driver.py steps '<json>'   # per-step logs + final weights → .npz files
     python tests/strategy_driver.py train '<json>'   # trainers.train.run(TrainConfig(**config))
 
-The JSON gives "cpus" (logical CPU devices, default 1) and, for `steps`: "strategy", "model",
-"model_args", "dataset", "network", "latent_dim", "batch_size", "steps", "seed", "out" (the
-.npz); for `train`: "config" (TrainConfig settings). A multi-worker process gets its TF_CONFIG
+The JSON gives "cpus" (logical CPU devices, default 1) and, for `steps`, "runs": a list of
+{"strategy", "model", "model_args", "dataset", "network", "latent_dim", "batch_size", "steps",
+"seed", "out" (the .npz)}, trained one after the other in this process; for `train`: "config"
+(TrainConfig settings). A multi-worker process gets its TF_CONFIG
 from the environment, as any worker does.
 """
 import json
@@ -68,7 +69,8 @@ def main():
     mode, spec = sys.argv[1], json.loads(sys.argv[2])
     split_cpu(spec.get("cpus", 1))
     if mode == "steps":
-        per_step(spec)
+        for run in spec["runs"]:
+            per_step(run)
     elif mode == "train":
         from trainers import train
         from trainers.config import TrainConfig

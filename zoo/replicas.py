@@ -23,8 +23,8 @@ Outside a strategy (one device) every helper is the identity or a plain `tf.cond
 """
 import tensorflow as tf
 
-__all__ = ["across_workers", "agree_on_flags", "gather_batch", "global_draw", "in_replicas", "num_replicas",
-           "my_rows", "replica_id", "replica_share", "run_if", "slice_for_replica"]
+__all__ = ["across_workers", "agree_on_flags", "gather_batch", "global_draw", "in_replicas",
+           "my_rows", "num_replicas", "replica_id", "replica_share", "run_if", "slice_for_replica"]
 
 
 def _context():

@@ -34,6 +34,14 @@ the discrete-stage step backpropagates through the decoder by hand from those ac
 other decoder, or `reuse_unary_pass=False`, takes a second forward pass on the B chosen rows under
 the tape (automatic differentiation). Both give the same loss and gradients up to float rounding.
 
+Many devices. Under a tf.distribute strategy (`trainers.train --strategy`) the assignment is
+solved over the GLOBAL batch: the replicas' unary costs are gathered, each replica solves the same
+problem and keeps its rows, so the run is the single-device run at the same global batch (the pair
+penalty couples every row of the batch; per-replica solutions would be another objective). The
+step function is then traced for the stage the run is in and traced again when the discrete stage
+starts, instead of branching in the graph: tf.distribute cannot synchronise replicas inside a graph
+conditional.
+
 Evaluation. The code of an image is d̂(x) = argmin_k u(x, k) with z = μ(x) (ε = 0); `encode`
 returns it ("category" [B, 1] int32, "discrete" one-hot [B, S]) and `representation(x)` is
 concat(μ(x), d̂(x)) with the category index as its LAST column. Before the discrete stage the decoder
