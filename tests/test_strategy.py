@@ -4,7 +4,7 @@ TensorFlow's CPU must be split into logical devices before anything initialises 
 here is a process of its own (tests/strategy_driver.py): 2 logical CPU devices for `mirrored`,
 one per worker for `multi_worker` (two worker processes on 127.0.0.1), one for the single-device
 reference. Tiny networks (the pinwheel data set's MLP) keep each run short; the cost is mostly
-TensorFlow's start.
+TensorFlow's start, a few minutes in all on a busy 2-core machine, so the runs are marked slow.
 """
 import json
 import os
@@ -63,6 +63,7 @@ def per_step_runs(tmp_path_factory):
             for name in MODELS for strategy in ("default", "mirrored")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_mirrored_training_matches_one_device_step_by_step(per_step_runs, name):
     one, two = per_step_runs[name, "default"], per_step_runs[name, "mirrored"]

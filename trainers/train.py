@@ -229,18 +229,24 @@ def _resume_or_start(out, store, config, identity, data):
     return model, 0.0, config
 
 
+_STRATEGIES = {}
+
+
 def make_strategy(name):
     """The `tf.distribute` strategy of --strategy: "default" (one device: TF's default strategy),
     "mirrored" (`MirroredStrategy` over this machine's devices) or "multi_worker"
     (`MultiWorkerMirroredStrategy`, which reads the cluster and this process's task from the
-    TF_CONFIG environment variable)."""
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name != "default":
+    TF_CONFIG environment variable). One per process and name: a second MirroredStrategy in a
+    process numbers its collective operations as the first did, and they clash (runs one after
+    the other in one process share it), and a MultiWorkerMirroredStrategy can be made only once."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name not in ("mirrored", "multi_worker"):
         raise ValueError(f"Unknown strategy {name!r}; expected default, mirrored or multi_worker.")
-    return tf.distribute.get_strategy()
+    if name not in _STRATEGIES:
+        _STRATEGIES[name] = tf.distribute.MirroredStrategy() if name == "mirrored" \
+            else tf.distribute.MultiWorkerMirroredStrategy()
+    return _STRATEGIES[name]
 
 
 def is_chief(strategy):
