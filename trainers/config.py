@@ -121,6 +121,12 @@ class TrainConfig:
     eval_metric_args: list = dataclasses.field(default_factory=list, metadata=_describe(
         "strings", "Metric parameter as [metric.]name=value, e.g. num_train=1000 (repeat the flag "
         "for several).", flag="eval_metric_arg"))
+    # Devices.
+    strategy: str = _setting(
+        "default", "choice", "tf.distribute strategy: default (one device), mirrored (every local "
+        "device of this machine) or multi_worker (the workers TF_CONFIG names; only the chief "
+        "writes the run directory). The batch size is the global batch, split evenly over the "
+        "replicas; see docs/distributed.md.", choices=("default", "mirrored", "multi_worker"))
     # Behaviour.
     deterministic: bool = _setting(True, "bool", "Deterministic TF ops (exact resume, repeatable "
                                    "runs).")

@@ -49,6 +49,8 @@ value where lower is better).
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,7 +82,7 @@ from trainers.run_dir import (
     save_model,
     write_json,
 )
-from zoo import export, models, visualize
+from zoo import export, models, replicas, visualize
 from zoo.data.dsprites_render import V1_DATA_SOURCE, canonical_data_source
 
 
@@ -227,24 +229,113 @@ def _resume_or_start(out, store, config, identity, data):
     return model, 0.0, config
 
 
+_STRATEGIES = {}
+
+
+def make_strategy(name):
+    """The `tf.distribute` strategy of --strategy: "default" (one device: TF's default strategy),
+    "mirrored" (`MirroredStrategy` over this machine's devices) or "multi_worker"
+    (`MultiWorkerMirroredStrategy`, which reads the cluster and this process's task from the
+    TF_CONFIG environment variable). One per process and name: a second MirroredStrategy in a
+    process numbers its collective operations as the first did, and they clash (runs one after
+    the other in one process share it), and a MultiWorkerMirroredStrategy can be made only once."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name not in ("mirrored", "multi_worker"):
+        raise ValueError(f"Unknown strategy {name!r}; expected default, mirrored or multi_worker.")
+    if name not in _STRATEGIES:
+        _STRATEGIES[name] = tf.distribute.MirroredStrategy() if name == "mirrored" \
+            else tf.distribute.MultiWorkerMirroredStrategy()
+    return _STRATEGIES[name]
+
+
+def is_chief(strategy):
+    """Whether this process writes the run directory: always, except for a multi-worker worker
+    that is not the chief (the "chief" task, or worker 0 of a cluster without one)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
+def distributed_stream(strategy, make_stream, batch_size, batches_per_step=1):
+    """The stream `make_stream()` (global batches of batch_size × batches_per_step elements) as
+    `fit` takes it under `strategy`: replica r of n gets rows [r·b, (r+1)·b), b = batch_size / n,
+    of each of the step's batches (`zoo.replicas.slice_for_replica`), the rows whose noise the
+    models draw for it, so the replicas together see exactly the single-device batch. Each input
+    pipeline (one per worker) makes the global batch and hands out its local replicas' slices."""
+    n = strategy.num_replicas_in_sync
+    if n == 1:
+        return make_stream()
+    if batch_size % n:
+        raise ValueError(f"--batch_size={batch_size} cannot be split evenly over the strategy's "
+                         f"{n} replicas: use a multiple of {n}.")
+
+    def pipeline(context):
+        local = n // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+
+        def split(*element):
+            element = element[0] if len(element) == 1 else element
+            parts = [replicas.slice_for_replica(element, first + j, n, batches_per_step)
+                     for j in range(local)]
+            return tf.nest.map_structure(lambda *p: tf.stack(p), *parts)
+
+        return make_stream().map(split).unbatch().prefetch(tf.data.AUTOTUNE)
+
+    return strategy.distribute_datasets_from_function(pipeline)
+
+
 def run(config):
     """Train (or resume) the run described by `config` (a TrainConfig) and write its outputs.
     Returns the results dict that is also written to results.json.
 
     Op determinism and the global random seeds are set for the run only (trainers.process_state):
-    the caller's process has its own settings back when this returns or raises."""
+    the caller's process has its own settings back when this returns or raises.
+
+    --strategy: the model is built (or loaded), compiled, trained, checkpointed and exported
+    under the strategy's scope; the batch size is the global batch. With multi_worker only the
+    chief writes the run directory; every other worker runs the same steps (saving takes part in
+    the workers' collective operations) in a temporary copy of it, removed at the end, as
+    TensorFlow's multi-worker guide does. A worker resumes from the run directory's checkpoint, so
+    the workers must share it (a shared file system)."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"run() takes a TrainConfig, got {type(config).__name__} (a dict of "
                         "settings becomes one with TrainConfig.from_dict).")
     config = config.resolved()
     evaluation = _metric_settings(config)
+    strategy = make_strategy(config.strategy)
     with op_determinism(config.deterministic):
         data = zoo.data.get(config.dataset, source=config.data_source)
         print(f"Data: {data.data_source}", flush=True)
         identity = run_identity(config, data)
         # Seeded as well as stateless: deterministic random ops refuse to run unseeded.
-        with global_seeds(config.seed):
-            return _run_in_directory(config, data, identity, evaluation)
+        with global_seeds(config.seed), strategy.scope():
+            if is_chief(strategy):
+                return _run_in_directory(config, data, identity, evaluation)
+            return _run_as_worker(config, data, identity, evaluation)
+
+
+def _run_as_worker(config, data, identity, evaluation):
+    """A multi-worker run's non-chief worker: the run in a temporary copy of the run directory's
+    checkpoint files (so it resumes where the chief does), deleted afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix="zoo_worker_"))
+    try:
+        out = scratch / "run"
+        out.mkdir()
+        if config.directory.is_dir():
+            for path in config.directory.iterdir():
+                if path.is_file() and path.name != LOCK and (
+                        path.name.startswith("checkpoint") or path.name == "config.json"):
+                    shutil.copy2(path, out / path.name)
+        best = evaluation["best"] and BestModel(str(out), config.keep_best, config.keep_best_mode)
+        return _run_in_directory(config.replace(output_dir=str(out)), data, identity,
+                                 {**evaluation, "best": best})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run_in_directory(config, data, identity, evaluation):
@@ -290,8 +381,11 @@ def _train_and_finish(model, data, config, out, store, identity, elapsed_before,
         # batches); batch k is a function of (seed, start + k), so a resumed run sees the same data.
         # The guard comes first (a diverged step stops before anything of it is saved), then the
         # evaluations, then the checkpoint (a resumed run redoes the evaluations after it).
+        strategy = model.distribute_strategy
         model.fit(
-            model.training_stream(data, config.batch_size, seed=config.seed, start_step=start),
+            distributed_stream(strategy, lambda: model.training_stream(
+                data, config.batch_size, seed=config.seed, start_step=start),
+                config.batch_size, getattr(model, "batches_per_step", 1)),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
             steps_per_epoch=every, verbose=config.verbose, shuffle=False,
             callbacks=[DivergenceGuard(config.on_nan)] + periodic
@@ -325,8 +419,9 @@ def finish(model, data, config, out, wall_time, evaluation=None):
                                               out / "reconstructions.png"),
         "traversals": visualize.save_traversals(model, images[0], out / "traversals.png"),
     } if len(model.image_shape) == 3 else {}  # vector observations (pinwheel): no image grids
-    held_out = model.evaluate(model.evaluation_stream(data, config.batch_size,
-                                                      seed=config.seed + 1_000_003),
+    held_out = model.evaluate(distributed_stream(
+        model.distribute_strategy, lambda: model.evaluation_stream(
+            data, config.batch_size, seed=config.seed + 1_000_003), config.batch_size),
                               steps=config.eval_batches, return_dict=True, verbose=0)
     results = {
         "config": {k: v for k, v in config.to_dict().items() if k != "verbose"},

@@ -41,7 +41,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions, networks, seeds
+from zoo import distributions, networks, replicas, seeds
 from zoo.checks import check_int
 
 
@@ -223,6 +223,26 @@ class TrainingState:
             self.train_function = None
             raise
 
+    def make_train_function(self, force=False):
+        return self._with_step_axis("train_step", super().make_train_function, force)
+
+    def make_test_function(self, force=False):
+        return self._with_step_axis("test_step", super().make_test_function, force)
+
+    def _with_step_axis(self, name, make, force):
+        """Under MultiWorkerMirroredStrategy Keras averages a step's outputs over the workers along
+        axis 0, which scalars lack: there the step's logged values get a leading axis of 1 (the
+        average is then a scalar again). Elsewhere `make` as it is."""
+        if not replicas.across_workers(self.distribute_strategy):
+            return make(force)
+        step = getattr(self, name)
+        setattr(self, name, lambda data: {k: tf.expand_dims(v, 0)
+                                          for k, v in step(data).items()})
+        try:
+            return make(force)
+        finally:
+            delattr(self, name)
+
     def evaluation_stream(self, data, batch_size, seed):
         """Held-out batches for `evaluate` (trainers.train's final loss terms), batch k a pure
         function of (seed, k): fresh i.i.d. observations. A model whose loss needs more than
@@ -262,28 +282,34 @@ class TrainingState:
         a diverged step never reaches the weights or the optimizer's slots (the divergence guard
         of `trainers.train`). Returns the step's int32 `nonfinite` mask: bit i set when logged
         term `nonfinite_names()[i]` is non-finite, the last bit for the gradients. Every optimiser
-        update of a `train_step` goes through here; `end_training_step` takes the OR of the masks."""
+        update of a `train_step` goes through here; `end_training_step` takes the OR of the masks.
+
+        Under a `tf.distribute` strategy the mask is the OR over the replicas (a term or gradient
+        that is not finite on one replica makes the global one not finite), so every replica
+        takes the same decision, and the gradients are each replica's share (`replica_share`):
+        the optimizer sums them over the replicas."""
         names = self.nonfinite_names()
         bits = [tf.cast(tf.logical_not(tf.reduce_all(tf.math.is_finite(terms[name]))), tf.int32)
                 * (1 << i) for i, name in enumerate(names[:-1]) if name in terms]
-        gradients = list(gradients)
-        finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
-                                          for g in gradients if g is not None])
+        # Each replica's share of the global batch mean's gradient: the optimizer sums them.
+        pairs = [(replicas.replica_share(g), v) for g, v in zip(gradients, variables)
+                 if g is not None]
+        finite_gradients = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g, _ in pairs])
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             # Scaled float16 gradients overflow now and then by design: the wrapper then skips
             # the update itself and lowers its scale. That is not a divergence.
             finite_gradients = tf.constant(True)
         mask = tf.add_n(bits + [tf.cast(tf.logical_not(finite_gradients), tf.int32)
                                 * (1 << (len(names) - 1))])
+        mask = replicas.agree_on_flags(mask, width=len(names))
         if not optimizer.built:  # variables cannot be created inside the cond below
             optimizer.build(variables)
+        connected = [v for _, v in pairs]
 
-        def apply():
-            optimizer.apply_gradients(zip(gradients, variables))
-            return tf.constant(True)
+        def apply(gradients):
+            optimizer.apply_gradients(zip(gradients, connected))
 
-        tf.cond(tf.equal(mask, 0), apply, lambda: tf.constant(False),
-                name="divergence_guard_update")
+        replicas.run_if(tf.equal(mask, 0), apply, [g for g, _ in pairs])
         return mask
 
     def nonfinite_names(self):
@@ -309,14 +335,15 @@ class TrainingState:
         and the mask is returned as `nonfinite` beside them for the divergence guard. The counter
         waits on the mask, which depends on the batch's checks: a batch rejected by
         `check_images` does not count as a step."""
-        def restore():
-            for variable, value in saved_state:
+        variables = [variable for variable, _ in saved_state]
+
+        def restore(values):
+            for variable, value in zip(variables, values):
                 variable.assign(value)
-            return tf.constant(True)
 
         if saved_state:
-            tf.cond(tf.equal(nonfinite, 0), lambda: tf.constant(False), restore,
-                    name="divergence_guard_restore")
+            replicas.run_if(tf.not_equal(nonfinite, 0), restore,
+                            [value for _, value in saved_state])
         with tf.control_dependencies([nonfinite]):
             self.global_step.assign_add(1)
         finite = tf.equal(nonfinite, 0)
@@ -494,8 +521,12 @@ class VAE(CodeLayout, TrainingState, keras.Model, metaclass=BuiltAfterInit):
     # ---------------------------------------------------------------- losses
     def training_noise(self, shape, purpose=0, dtype=tf.float32):
         """Standard-normal noise for the current training step: a pure function of
-        (seed, global_step, purpose). Use a distinct `purpose` for each independent draw."""
-        return tf.random.stateless_normal(shape, seed=self.training_seed(purpose), dtype=dtype)
+        (seed, global_step, purpose). Use a distinct `purpose` for each independent draw. The first
+        axis is the batch: under a `tf.distribute` strategy a replica gets its rows of the draw for
+        the global batch (`zoo.replicas.global_draw`), the noise one device gives those examples."""
+        seed = self.training_seed(purpose)
+        return replicas.global_draw(
+            lambda full: tf.random.stateless_normal(full, seed=seed, dtype=dtype), shape)
 
     def latent_sample(self, mean, logvar, training):
         """The reparameterised sample z = μ + σ·ε [B, d] of q(z|x): ε is the training noise

@@ -34,6 +34,14 @@ the discrete-stage step backpropagates through the decoder by hand from those ac
 other decoder, or `reuse_unary_pass=False`, takes a second forward pass on the B chosen rows under
 the tape (automatic differentiation). Both give the same loss and gradients up to float rounding.
 
+Many devices. Under a tf.distribute strategy (`trainers.train --strategy`) the assignment is
+solved over the GLOBAL batch: the replicas' unary costs are gathered, each replica solves the same
+problem and keeps its rows, so the run is the single-device run at the same global batch (the pair
+penalty couples every row of the batch; per-replica solutions would be another objective). The
+step function is then traced for the stage the run is in and traced again when the discrete stage
+starts, instead of branching in the graph: tf.distribute cannot synchronise replicas inside a graph
+conditional.
+
 Evaluation. The code of an image is d̂(x) = argmin_k u(x, k) with z = μ(x) (ε = 0); `encode`
 returns it ("category" [B, 1] int32, "discrete" one-hot [B, S]) and `representation(x)` is
 concat(μ(x), d̂(x)) with the category index as its LAST column. Before the discrete stage the decoder
@@ -53,7 +61,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import assignment, networks
+from zoo import assignment, networks, replicas
 from zoo.checks import check_int
 from zoo.models import cascade_vae_fast_step as fast_step
 from zoo.models.base import VAE, check_codes, non_negative, sample_count, zeros_for_none
@@ -212,12 +220,8 @@ class InformationCascade(VAE):
         if self.restart_optimizer_on_relief:
             if not self.optimizer.built:
                 self.optimizer.build(self.trainable_variables)
-
-            def restart():
-                restart_optimizer(self.optimizer)
-                return tf.constant(True)
-
-            tf.cond(self.relief_step(), restart, lambda: tf.constant(False))
+            replicas.run_if(self.relief_step(), lambda: restart_optimizer(self.optimizer),
+                            cross_replica=True)
         nonfinite = self.apply_finite_update(self.optimizer, gradients, self.trainable_variables,
                                              terms)
         return self.end_training_step(terms, nonfinite, saved_state)
@@ -260,6 +264,7 @@ class CascadeVAE(InformationCascade):
         if not isinstance(reuse_unary_pass, bool):
             raise TypeError(f"reuse_unary_pass must be True or False, got {reuse_unary_pass!r}.")
         self.reuse_unary_pass = reuse_unary_pass
+        self._traced_stage_is_discrete = None
 
     # ---------------------------------------------------------------- config
     @property
@@ -277,6 +282,36 @@ class CascadeVAE(InformationCascade):
 
     def _discrete_active(self):
         return self.schedule()[1]
+
+    def _in_discrete_stage(self, discrete, continuous):
+        """`discrete()` in the discrete stage, else `continuous()`. On one device a graph
+        conditional on the step; under a tf.distribute strategy the step function is traced for
+        the stage the run is in (`make_train_function`; `fit` traces it again when the stage
+        starts), because the discrete branch synchronises the replicas (the assignment is solved
+        over the global batch) and tf.distribute cannot do that inside a graph conditional."""
+        if replicas.in_replicas():
+            return discrete() if self._traced_stage_is_discrete else continuous()
+        return tf.cond(self._discrete_active(), discrete, continuous)
+
+    def _stage_at_current_step(self):
+        return bool(self.schedule(int(self.global_step.numpy()))[1])
+
+    def make_train_function(self, force=False):
+        if self.distribute_strategy.num_replicas_in_sync == 1:
+            return super().make_train_function(force)
+        if self.train_function is not None and not force \
+                and self._traced_stage_is_discrete == self._stage_at_current_step():
+            return self.train_function
+        self._traced_stage_is_discrete = self._stage_at_current_step()
+        return super().make_train_function(force=True)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`fit`; under a tf.distribute strategy it traces the step again when the discrete stage
+        starts (`_in_discrete_stage`)."""
+        callbacks = list(callbacks or [])
+        if self.distribute_strategy.num_replicas_in_sync > 1:
+            callbacks.insert(0, _RetraceAtDiscreteStart())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
 
     # ---------------------------------------------------------------- discrete code
     def unary_costs(self, x, z, decoder=None):
@@ -304,10 +339,15 @@ class CascadeVAE(InformationCascade):
         """d*_i [B] int32: the exact solution of the inner problem on the unary costs [B, S] (a
         constant: no gradient flows through it)."""
         unary = tf.stop_gradient(unary)
-        labels = tf.numpy_function(self._solve, [unary], tf.int32, stateful=False,
+        # Under a tf.distribute strategy: solved over the global batch (every replica solves the
+        # same problem on the gathered costs and keeps its rows), as on one device.
+        everyone = replicas.gather_batch(unary)
+        labels = tf.numpy_function(self._solve, [everyone], tf.int32, stateful=False,
                                    name="assignment")
-        labels.set_shape(unary.shape[:1])
-        return labels
+        labels.set_shape(everyone.shape[:1])
+        mine = replicas.my_rows(labels, tf.shape(unary)[0])
+        mine.set_shape(unary.shape[:1])
+        return mine
 
     def assign(self, x, z):
         """The training assignment d* [B, S] (one-hot, constant) at z."""
@@ -361,8 +401,8 @@ class CascadeVAE(InformationCascade):
         in evaluation the inferred code at μ."""
         if training:
             zeros = tf.zeros([tf.shape(z)[0], self.num_categories], z.dtype)
-            d = tf.cond(self._discrete_active(), lambda: self.assign(x, tf.stop_gradient(z)),
-                        lambda: zeros)
+            d = self._in_discrete_stage(lambda: self.assign(x, tf.stop_gradient(z)),
+                                        lambda: zeros)
         else:
             d = self.infer_code(x, mean)[1]
         return tf.concat([z, tf.stop_gradient(d)], axis=-1)
@@ -372,8 +412,18 @@ class CascadeVAE(InformationCascade):
         decoder allow it; otherwise automatic differentiation."""
         if not (self.reuse_unary_pass and fast_step.supports(self.decoder)):
             return self.autodiff_loss_and_gradients(x)
-        return tf.cond(self._discrete_active(), lambda: fast_step.loss_and_gradients(self, x),
-                       lambda: self.autodiff_loss_and_gradients(x))
+        return self._in_discrete_stage(lambda: fast_step.loss_and_gradients(self, x),
+                                       lambda: self.autodiff_loss_and_gradients(x))
+
+
+class _RetraceAtDiscreteStart(keras.callbacks.Callback):
+    """Under a tf.distribute strategy: trace CascadeVAE's step again when the discrete stage
+    starts (see `CascadeVAE._in_discrete_stage`)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        model = self.model
+        if model._traced_stage_is_discrete != model._stage_at_current_step():
+            model.make_train_function()
 
 
 @keras.saving.register_keras_serializable(package="zoo")

@@ -34,7 +34,7 @@ optimizer; its config's `discriminator_built` is False until then.
 import keras
 import tensorflow as tf
 
-from zoo import distributions
+from zoo import distributions, replicas
 from zoo.models.base import VAE, SecondOptimizer, non_negative
 
 # `training_noise` purposes (0 is the base class's noise for the first batch).
@@ -256,8 +256,13 @@ class FactorVAE(SecondOptimizer, VAE):
             other = tf.stop_gradient(distributions.reparameterized_sample(
                 posterior["mean"], posterior["logvar"],
                 self.training_noise(tf.shape(posterior["mean"]), purpose=_SECOND_BATCH_NOISE)))
-        permuted = permute_dims(
-            other, self.training_noise(tf.shape(other), purpose=_PERMUTATION_NOISE))
+        # Permuted over the global batch: under a tf.distribute strategy the replicas' codes are
+        # gathered, permuted as one device permutes them, and each replica keeps its rows.
+        everyone = replicas.gather_batch(other)
+        permuted = replicas.my_rows(
+            permute_dims(everyone, tf.random.stateless_normal(
+                tf.shape(everyone), seed=self.training_seed(_PERMUTATION_NOISE))),
+            tf.shape(other)[0])
         d_variables = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             d_terms = discriminator_terms(self.discriminator, codes, permuted, training=True)

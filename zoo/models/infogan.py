@@ -58,7 +58,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo import distributions, networks, seeds
+from zoo import distributions, networks, replicas, seeds
 from zoo.checks import check_int
 from zoo.models.base import (
     CodeLayout,
@@ -288,12 +288,16 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
     def training_codes(self, batch_size):
         """(continuous, category, noise) of the current training step: a pure function of
         (seed, global_step)."""
-        continuous = tf.random.stateless_uniform(
-            [batch_size, self.latent_dim], self.training_seed(_CONTINUOUS), -1.0, 1.0)
-        category = tf.random.stateless_uniform(
-            [batch_size], self.training_seed(_CATEGORICAL), 0, self.num_categories, tf.int32)
-        noise = tf.random.stateless_uniform(
-            [batch_size, self.noise_dim], self.training_seed(_NOISE), -1.0, 1.0)
+        # Under a tf.distribute strategy each replica takes its rows of the global batch's codes.
+        def uniform(purpose, width, *bounds):
+            seed = self.training_seed(purpose)
+            shape = [batch_size] if width is None else [batch_size, width]
+            return replicas.global_draw(
+                lambda full: tf.random.stateless_uniform(full, seed, *bounds), shape)
+
+        continuous = uniform(_CONTINUOUS, self.latent_dim, -1.0, 1.0)
+        category = uniform(_CATEGORICAL, None, 0, self.num_categories, tf.int32)
+        noise = uniform(_NOISE, self.noise_dim, -1.0, 1.0)
         return continuous, category, noise
 
     def random_codes(self, batch_size):
