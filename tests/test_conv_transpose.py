@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from zoo import models, networks
+from zoo.models import cascade_vae_fast_step as fast_step
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -135,7 +136,8 @@ def _check_equal_updates(before, ours, theirs):
 
 
 def test_cascade_vae_keeps_its_fast_discrete_step():
-    assert models.get("cascade_vae", seed=0).reuses_unary_pass()
+    model = models.get("cascade_vae", seed=0)
+    assert model.reuse_unary_pass and fast_step.supports(model.decoder)
 
 
 def test_model_files_load_into_either_class_with_equal_outputs(tmp_path, binary_images):

@@ -108,18 +108,19 @@ def agree_on_flags(flags, width=31):
     return tf.reduce_sum(tf.where(total > 0, tf.bitwise.left_shift(1, tf.range(width)), 0))
 
 
-def run_if(pred, fn, *args, cross_replica=False):
+def run_if(pred, fn, *args, cross_replica=False, name=None):
     """Run `fn(*args)` when the bool tensor `pred` holds; `pred` must be the same on every
     replica. Under a strategy `fn` runs in every replica (or once, in the cross-replica context,
     with `cross_replica=True`: for assignments of mirrored variables), with each replica's own
-    `args`; `fn` must take the per-replica tensors it uses as `args`, not from its closure."""
+    `args`; `fn` must take the per-replica tensors it uses as `args`, not from its closure.
+    `name` names the conditional op (`trainers.benchmark` recognises the divergence guard's)."""
     def taken():
         fn(*args)
         return tf.constant(True)
 
     context = _context()
     if context is None:
-        tf.cond(pred, taken, lambda: tf.constant(False))
+        tf.cond(pred, taken, lambda: tf.constant(False), name=name)
         return
 
     def merged(strategy, pred, *args):
@@ -132,7 +133,7 @@ def run_if(pred, fn, *args, cross_replica=False):
                 strategy.extended.call_for_each_replica(fn, args=args)
             return tf.constant(True)
 
-        tf.cond(first, run, lambda: tf.constant(False))
+        tf.cond(first, run, lambda: tf.constant(False), name=name)
 
     context.merge_call(merged, args=(pred, *args))
 

@@ -309,7 +309,8 @@ class TrainingState:
         def apply(gradients):
             optimizer.apply_gradients(zip(gradients, connected))
 
-        replicas.run_if(tf.equal(mask, 0), apply, [g for g, _ in pairs])
+        replicas.run_if(tf.equal(mask, 0), apply, [g for g, _ in pairs],
+                        name="divergence_guard_update")
         return mask
 
     def nonfinite_names(self):
@@ -343,7 +344,7 @@ class TrainingState:
 
         if saved_state:
             replicas.run_if(tf.not_equal(nonfinite, 0), restore,
-                            [value for _, value in saved_state])
+                            [value for _, value in saved_state], name="divergence_guard_restore")
         with tf.control_dependencies([nonfinite]):
             self.global_step.assign_add(1)
         finite = tf.equal(nonfinite, 0)
