@@ -196,6 +196,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path):
             raise OSError(28, "No space left on device")
 
         variables = model.variables
+        optimizers = model.optimizers
 
     with pytest.raises(OSError, match="No space left"):
         save_model(FullDisk(), tmp_path / "model.keras")
