@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m trainers.demo
 
-# Fast suite (under 20 minutes on 2 CPU cores); `make test-all` adds the slow tests.
+# Fast suite (under 15 minutes on 2 CPU cores); `make test-all` adds the slow tests.
 test: $(VENV)/.installed
 	$(PY) -m pytest -m "not slow" tests
 

@@ -175,7 +175,7 @@ def main(argv):
     model.compile()
     model.global_step.assign(FLAGS.start_step)
     labels = name_layers(model)
-    count = FLAGS.batch_size * getattr(model, "batches_per_step", 1)
+    count = FLAGS.batch_size * model.batches_per_step
     images = tf.constant(zoo.data.get("dsprites").sample(count, np.random.default_rng(0))[1])
     load_before = os.getloadavg()[0]
     ops, wall = profile(model, images, FLAGS.steps)

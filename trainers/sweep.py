@@ -320,9 +320,15 @@ def main(argv=None):
     parser.add_argument("--spec", required=True, help="sweep spec (YAML or JSON)")
     parser.add_argument("--output_dir", default=None, help="default runs/sweeps/<name>")
     parser.add_argument("--address", default=None, help="a running Ray cluster (default: local Ray)")
+    parser.add_argument("--one_at_a_time", action="store_true",
+                        help="give each trial every core of this machine (trials run one after "
+                             "another): the baseline of a sweep's throughput")
     args = parser.parse_args(argv)
     try:
         spec = load_spec(args.spec)
+        if args.one_at_a_time:
+            cores = os.cpu_count()
+            spec["resources"] = {"cpus_per_trial": cores, "threads": cores}
         output_dir = Path(args.output_dir or f"runs/sweeps/{spec['name']}").resolve()
         trials = expand(spec, output_dir)
     except SpecError as error:
@@ -334,12 +340,22 @@ def main(argv=None):
         print("error: sweeps run on Ray: pip install -e '.[sweep]'", file=sys.stderr)
         return 2
     print(f"{len(trials)} trials into {output_dir}")
+    already_done = {run.label for run, *_ in trials if _is_scored(run)}
+    started = time.time()
     status = run_trials(trials, spec, args.address)
+    wall = time.time() - started
     table = summarise(trials, spec, output_dir)
     failed = {k: v for k, v in status.items() if v != "done"}
     for label, why in failed.items():
         print(f"{label}: {why}")
     print(f"{len(table)} trials in {output_dir / 'results.csv'}; {len(failed)} failed")
+    ran_now = [label for label, s in status.items() if s == "done" and label not in already_done]
+    if ran_now:
+        # Throughput of this invocation: trials skipped as already done count nothing.
+        trained = int(table.loc[table["trial"].isin(ran_now), "steps"].sum())
+        print(f"wall time {wall:.0f} s for training and scoring; {trained} steps trained and "
+              f"scored → {trained / wall:.2f} steps/s across the sweep "
+              f"(resources {spec.get('resources') or 'default'})")
     return 1 if failed else 0
 
 

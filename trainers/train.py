@@ -385,7 +385,7 @@ def _train_and_finish(model, data, config, out, store, identity, elapsed_before,
         model.fit(
             distributed_stream(strategy, lambda: model.training_stream(
                 data, config.batch_size, seed=config.seed, start_step=start),
-                config.batch_size, getattr(model, "batches_per_step", 1)),
+                config.batch_size, model.batches_per_step),
             initial_epoch=start // every, epochs=math.ceil(steps / every),
             steps_per_epoch=every, verbose=config.verbose, shuffle=False,
             callbacks=[DivergenceGuard(config.on_nan)] + periodic

@@ -205,6 +205,9 @@ class TrainingState:
     #: `trainers.train` compiles a model that sets this with `compile()`, its own optimiser
     #: settings (InfoGAN's two Adams), instead of an Adam built from --learning_rate.
     owns_optimizer_settings = False
+    #: batches of the data stream one training iteration consumes (FactorVAE's second batch: 2);
+    #: `trainers.train` streams batch_size × this many images and `train_step` splits them.
+    batches_per_step = 1
 
     def _create_training_state(self):
         self.global_step = self.add_weight(
@@ -420,9 +423,6 @@ class VAE(CodeLayout, TrainingState, keras.Model, metaclass=BuiltAfterInit):
 
     #: names of the extra terms the regulariser reports (logged by `fit`).
     regularizer_terms = ()
-    #: batches of the data stream one training iteration consumes (FactorVAE's second batch: 2);
-    #: `trainers.train` streams batch_size × this many images and `train_step` splits them.
-    batches_per_step = 1
 
     def __init__(self, latent_dim=10, input_shape=(64, 64, 1), network="conv64",
                  likelihood="bernoulli", posterior="exp_half_logvar", seed=None, **kwargs):

@@ -177,7 +177,6 @@ class InfoGAN(CodeLayout, SecondOptimizer, TrainingState, keras.Model):
 
     logged_terms = ("loss", "discriminator_loss", "generator_loss", "info_categorical",
                     "info_continuous", "real_probability", "fake_probability")
-    batches_per_step = 1
     #: `trainers.train` compiles this model with `compile()` (its own two Adams) instead of the
     #: VAE default built from --learning_rate.
     owns_optimizer_settings = True
