@@ -44,6 +44,8 @@ def test_without_pytorch_the_benchmark_says_how_to_install_it():
     assert "pip install -e '.[bench]'" in torch_peer.install_hint()
 
 
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_benchmark_against_keras_layers_with_one_thread_and_cpu_clock(tmp_path):
     output = tmp_path / "benchmark.json"
     subprocess.run([sys.executable, "-m", "trainers.benchmark", "--baseline_keras_layers",

@@ -159,6 +159,8 @@ def test_bad_dae_hyperparameters_are_refused(kwargs, message):
 
 
 # ------------------------------------------------------------------------ the two stages
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_two_training_stages_through_trainers_train(tmp_path):
     common = {"latent_dim": 4, "steps": 2, "batch_size": 8, "checkpoint_every": 2,
               "image_every": 2, "eval_batches": 1, "export": False, "verbose": 0}

@@ -305,6 +305,8 @@ def _train_command(out):
             "--noexport", f"--output_dir={out}"]
 
 
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_a_run_killed_mid_schedule_resumes_to_the_same_weights(tmp_path):
     uninterrupted, interrupted, killed_at = kill_after_first_checkpoint_and_resume(
         _train_command, tmp_path)

@@ -194,6 +194,8 @@ print("ok")
 """
 
 
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_training_steps_run_and_repeat_exactly_under_op_determinism():
     """trainers.train enables op determinism: the layer's ops (and its backward's) are allowed and
     a rerun repeats the steps exactly."""

@@ -117,6 +117,8 @@ def _history(out):
     return [json.loads(line) for line in (out / "metrics_history.jsonl").read_text().splitlines()]
 
 
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_training_keeps_the_model_of_the_best_periodic_evaluation(tmp_path):
     out = tmp_path / "run"
     config = TrainConfig(

@@ -283,6 +283,8 @@ def test_a_dae_is_not_a_visual_model(tmp_path):
 
 
 # ------------------------------------------------------------------------ the two stages
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_two_training_stages_through_trainers_train(visual_file, tmp_path):
     path = str(visual_file[0])
     common = {"latent_dim": 4, "batch_size": 8, "checkpoint_every": 2, "image_every": 2,
@@ -442,6 +444,8 @@ def test_held_out_combinations_never_appear_in_training(visual_file, dsprites, v
         models.SCAN(visual_path=str(visual_file[0]), held_out_concepts=[["round", "small"]])
 
 
+# Slow (about a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_scan_report_scores_and_picture(visual_file, dsprites, tmp_path):
     from trainers import scan_report
 

@@ -68,7 +68,8 @@ def test_flat_scores_and_the_command():
         "--num_samples=20 --num_concepts=3 --samples_per_concept=2 --classifier_steps=2")
 
 
-# Trains a SCAN 2 + 2 steps, exports and scores it: about a minute.
+# Trains a SCAN 2 + 2 steps, exports and scores it: about a minute, so `make test-all` runs it.
+@pytest.mark.slow
 def test_publishing_a_scan_scores_it_by_its_own_criteria(tiny_zoo, tmp_path, monkeypatch):
     import keras
     import tensorflow as tf
