@@ -10,6 +10,8 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_benchmark_against_a_baseline_writes_rates_ratio_and_flops(tmp_path):
     output = tmp_path / "benchmark.json"
     subprocess.run([sys.executable, "-m", "trainers.benchmark", "--model=dip_vae_i",
@@ -57,6 +59,8 @@ def test_benchmark_against_keras_layers_with_one_thread_and_cpu_clock(tmp_path):
     assert result["step_time_ratio_vs_baseline"] > 0
 
 
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_profile_step_prints_parts_layers_and_op_types():
     out = subprocess.run([sys.executable, "-m", "trainers.profile_step", "--model=beta_vae",
                           "--steps=1", "--batch_size=8"], cwd=REPO, check=True,

@@ -213,6 +213,8 @@ def test_the_optimizer_restarts_where_a_dimension_is_relieved_but_not_at_the_dis
     assert iterations == [1, 2, 3, 4, 1]
 
 
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_the_step_at_a_relief_is_the_step_of_a_freshly_built_adam(binary_images, tmp_path):
     model = _model(stage_steps=2)
     model.compile()

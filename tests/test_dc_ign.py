@@ -148,6 +148,8 @@ def test_in_a_single_factor_batch_only_the_assigned_factor_varies():
     assert seen == {FREE, 0, 1, 2, 3, 4}
 
 
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_single_factor_variation_of_known_representations():
     data = IdentityData(factor_sizes=(3, 1, 8, 5))  # factor1 is constant: not a DC-IGN factor
 

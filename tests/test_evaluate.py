@@ -73,6 +73,8 @@ def test_model_representation_fused_and_image_paths_agree(dsprites):
 
 
 @pytest.mark.skipif("cascade_vae" not in models.MODELS, reason="no CascadeVAE in this tree")
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_a_model_with_a_discrete_code_gets_unsupervised_accuracy(dsprites):
     model = models.get("cascade_vae", seed=0)
     result = metrics.evaluate(dsprites, model, "all", seed=0, common={

@@ -61,6 +61,8 @@ def test_a_second_lock_on_a_directory_is_refused_naming_the_holder(tmp_path):
         pass
 
 
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_a_training_into_a_directory_another_process_holds_is_refused_at_once(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

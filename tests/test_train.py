@@ -132,6 +132,8 @@ def _weights(path):
     return [v.numpy() for v in models.load(path).weights]
 
 
+# Slow (half a minute or more on 2 cores): `make test-all` runs it.
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     uninterrupted, interrupted, killed_at = kill_after_first_checkpoint_and_resume(
         _train_command, tmp_path)
