@@ -56,7 +56,7 @@ def per_step(spec):
         model = train.build_model(config, data.observation_shape)
         model.fit(train.distributed_stream(
             strategy, lambda: model.training_stream(data, config.batch_size, seed=config.seed),
-            config.batch_size, getattr(model, "batches_per_step", 1)),
+            config.batch_size, model.batches_per_step),
             epochs=spec["steps"], steps_per_epoch=1, verbose=0, callbacks=[Record()])
     names = sorted(logs[0])
     np.savez(spec["out"], names=np.array(names),

@@ -57,6 +57,17 @@ def test_the_presets_expand_to_their_trials(tmp_path):
                                                    "dip_vae_i", "dip_vae_ii", "beta_tcvae"}
 
 
+def test_one_at_a_time_gives_each_trial_every_core_as_ray_cpus_and_tf_threads(tmp_path):
+    spec = sweep.load_spec(SMOKE)
+    whole = sweep.one_trial_at_a_time(spec, cores=8)
+    assert whole["resources"] == {"cpus_per_trial": 8, "threads": 8}
+    assert spec["resources"] == {"cpus_per_trial": 1, "threads": 1}  # the loaded spec is kept
+    run = sweep.expand(whole, tmp_path / "out", repo=tmp_path)[0][0]
+    train, _ = sweep._commands(run, whole, whole["resources"]["threads"], "python")
+    assert train[-1] == "--threads=8"
+    assert sweep.one_trial_at_a_time(spec)["resources"]["threads"] == os.cpu_count()
+
+
 def _sweep_command(output_dir):
     return [sys.executable, "-m", "trainers.sweep", f"--spec={SMOKE}", f"--output_dir={output_dir}"]
 

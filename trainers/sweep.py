@@ -315,6 +315,13 @@ def plot(table, spec, directory):
             pyplot.close(figure)
 
 
+def one_trial_at_a_time(spec, cores=None):
+    """`spec` with every trial given all `cores` (default: this machine's) as Ray CPUs and TF
+    threads, so trials run one after another: the baseline a packed sweep is compared with."""
+    cores = int(cores or os.cpu_count())
+    return {**spec, "resources": {"cpus_per_trial": cores, "threads": cores}}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m trainers.sweep", description=__doc__.split("\n")[0])
     parser.add_argument("--spec", required=True, help="sweep spec (YAML or JSON)")
@@ -327,8 +334,7 @@ def main(argv=None):
     try:
         spec = load_spec(args.spec)
         if args.one_at_a_time:
-            cores = os.cpu_count()
-            spec["resources"] = {"cpus_per_trial": cores, "threads": cores}
+            spec = one_trial_at_a_time(spec)
         output_dir = Path(args.output_dir or f"runs/sweeps/{spec['name']}").resolve()
         trials = expand(spec, output_dir)
     except SpecError as error:
