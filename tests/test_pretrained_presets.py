@@ -91,3 +91,15 @@ def test_preset_inputs_are_fixed():
     # PCG64's stream is fixed by NumPy's compatibility policy; a change here would move every
     # recorded preset.
     assert int(first.sum()) == 854
+
+
+def test_a_published_file_without_optimizer_state_loads_without_an_optimizer_warning(tiny_zoo):
+    """The published .keras holds no optimizer slots on purpose; loading it must not warn about
+    skipped optimizer variables (the warning is true of every published file and means nothing)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pretrained.load("tiny_beta_vae", tiny_zoo)
+    assert not [w for w in caught if "optimizer" in str(w.message)], \
+        [str(w.message) for w in caught]

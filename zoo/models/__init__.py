@@ -1,4 +1,5 @@
 """Models by name. Every model is a registered `keras.Model` subclass (see `zoo.models.base`)."""
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -66,7 +67,12 @@ def load(path):
     if missing:
         raise ValueError(f"{path} is a zip file but not a Keras model (missing {sorted(missing)}).")
     try:
-        return keras.models.load_model(path)
+        with warnings.catch_warnings():
+            # A published file holds no optimizer state on purpose (fine-tuning starts a fresh
+            # optimizer); Keras warns about exactly that case, which is not a problem.
+            warnings.filterwarnings("ignore", message=r"Skipping variable loading for optimizer "
+                                    r".* the saved optimizer has 0 variables")
+            return keras.models.load_model(path)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         # Keras names neither the file nor which part of it is wrong (e.g. an edited config.json).
         raise ValueError(f"{path} could not be loaded as a Keras model: {error}") from error
