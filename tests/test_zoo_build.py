@@ -200,6 +200,8 @@ def test_the_readme_zoo_table_matches_the_registry():
     for name in pretrained.available():
         assert f"[{name}](pretrained/cards/{name}.md)" in table
         assert (zoo.REPO / "pretrained" / "cards" / f"{name}.md").exists()
+        method = pretrained.entry(name)["card"]["method"]  # the plan's name, not Keras's
+        assert f"[{name}](pretrained/cards/{name}.md) | {method} |" in table
 
 
 def test_the_stash_keeps_only_the_newest_checkpoint_and_resumes_from_it(tmp_path):

@@ -708,7 +708,8 @@ def zoo_table(registry=None, link_prefix="pretrained/"):
     for name, record in sorted(published.items()):
         scores = record.get("scores", {})
         cells = [f"{scores[key]:.3f}" if key in scores else "—" for key, _ in HEADLINE_SCORES]
-        method = record.get("config", {}).get("name", "")
+        # The plan's model name (the Keras name of e.g. DIPVAEI would be "dipvaei").
+        method = record.get("card", {}).get("method") or record.get("config", {}).get("name", "")
         rows.append(f"| [{name}]({link_prefix}cards/{name}.md) | {method} | "
                     f"{record.get('steps', 0):,} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
