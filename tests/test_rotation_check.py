@@ -2,8 +2,8 @@
 representation holds on rotated axes, and leaves an aligned representation aligned."""
 import numpy as np
 import scipy.fft
-
 from metric_cases import GRID, codes
+
 from trainers import rotation_check
 
 # The orthonormal DCT: every axis mixes every factor.

@@ -4,8 +4,8 @@ rotation fitted without labels.
     python -m trainers.rotation_check --model_path=runs/dip_vae_i/model.keras --dataset=dsprites \
         --data_source=procedural --seed=0 --output=runs/dip_vae_i/rotation_check.json
 
-Scores the representation (posterior means) with `--metrics` (default: factor_vae_score, mig, dci)
-twice with the same seed: as the model gives it, and after FastICA (scikit-learn) unmixing fitted
+Scores the representation (posterior means) with `--compare_metrics` (default:
+factor_vae_score, mig, dci) twice with the same seed: as the model gives it, and after FastICA (scikit-learn) unmixing fitted
 on `--num_fit` images drawn with the seed, no factor labels used. An objective that does not
 change when the code is rotated leaves the axes free (DIP-VAE-I's penalty on Cov[μ], for one,
 is blind to rotations of μ): if the unmixed code scores far higher, the model learned the factors
@@ -71,7 +71,7 @@ def main(argv):
         raise ValueError("--model_path is required: the .keras model to check")
     data = zoo.data.get(config.dataset, source=config.data_source)
     model = models.load(config.model_path)
-    report = rotation_check(data, model, config.metrics, config.seed, config.num_fit)
+    report = rotation_check(data, model, config.compare_metrics, config.seed, config.num_fit)
     report.update(model_path=config.model_path, data_source=data.data_source, seed=config.seed)
     if config.output:
         write_json(config.output, report)
@@ -82,8 +82,8 @@ def main(argv):
 def define_flags(flag_values):
     define = cli.definer(flag_values)
     define("string", "model_path", None, "The .keras model to check.")
-    define("string", "metrics", DEFAULT_METRICS, "Comma-separated metric names (no posterior "
-           "terms: the unmixed code has no variances).")
+    define("string", "compare_metrics", DEFAULT_METRICS, "Comma-separated metric names (none "
+           "that reads the posterior: the unmixed code has no variances).")
     cli.define_data_flags(flag_values)
     define("integer", "seed", 0, "Seed of the fitting images and of every metric.")
     define("integer", "num_fit", 10_000, "Images the unmixing is fitted on.")
