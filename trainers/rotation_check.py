@@ -1,12 +1,13 @@
-r"""Does a model hold the factors on rotated axes? Its scores as trained and after an unmixing
-rotation fitted without labels.
+r"""Does a model hold the factors on mixed axes? Its scores as trained and after a linear unmixing
+fitted without labels.
 
     python -m trainers.rotation_check --model_path=runs/dip_vae_i/model.keras --dataset=dsprites \
         --data_source=procedural --seed=0 --output=runs/dip_vae_i/rotation_check.json
 
 Scores the representation (posterior means) with `--compare_metrics` (default:
-factor_vae_score, mig, dci) twice with the same seed: as the model gives it, and after FastICA (scikit-learn) unmixing fitted
-on `--num_fit` images drawn with the seed, no factor labels used. An objective that does not
+factor_vae_score, mig, dci) twice with the same seed: as the model gives it, and after FastICA
+(scikit-learn: whitening, then a rotation) fitted on `--num_fit` images drawn with the seed, no
+factor labels used. An objective that does not
 change when the code is rotated leaves the axes free (DIP-VAE-I's penalty on Cov[μ], for one,
 is blind to rotations of μ): if the unmixed code scores far higher, the model learned the factors
 and only their axes are mixed; if not, the information itself is missing or entangled.
