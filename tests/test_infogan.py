@@ -98,8 +98,10 @@ def test_loss_terms_combine_as_specified():
     continuous, category, noise = model.training_codes(16)
     fake = tf.sigmoid(model.generator(model.generator_input(continuous, category, noise),
                                       training=True))
-    real_logits, _, _ = model.discriminate(images, training=True)
-    fake_logits, q_logits, q_mean = model.discriminate(fake, training=True)
+    # D/Q score real and fake images as one batch (shared batch-norm statistics).
+    logits, q_logits, q_mean = model.discriminate(tf.concat([images, fake], 0), training=True)
+    real_logits, fake_logits = logits[:16], logits[16:]
+    q_logits, q_mean = q_logits[16:], q_mean[16:]
     ce = np.mean(-tf.nn.log_softmax(q_logits).numpy()[np.arange(16), category.numpy()])
     nll = np.mean(np.sum(0.5 * (continuous - q_mean).numpy() ** 2 + 0.5 * np.log(2 * np.pi), -1))
 
@@ -184,3 +186,15 @@ def test_trains_on_mnist_through_its_stream_and_is_scored_by_the_accuracy_metric
     assert int(model.global_step.numpy()) == 2
     result = unsupervised_accuracy(mnist, model, rng=0, factor="class", num_points=200)
     assert 0.0 < result["accuracy"] <= 1.0
+
+
+def test_discriminator_scores_real_and_fake_with_shared_batch_statistics():
+    # With separate batches, batch normalisation hides a difference in mean brightness from D
+    # (see the module docstring); in one batch, the fake images change the real images' logits.
+    keras.utils.set_random_seed(0)
+    images = _mnist_like_images(8)
+    model = InfoGAN(**MNIST)
+    dark, bright = tf.zeros_like(images), tf.ones_like(images)
+    real_with_dark = model.discriminate_real_and_fake(images, dark, training=True)[0]
+    real_with_bright = model.discriminate_real_and_fake(images, bright, training=True)[0]
+    assert np.abs(real_with_dark.numpy() - real_with_bright.numpy()).max() > 1e-3
