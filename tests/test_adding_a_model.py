@@ -35,6 +35,7 @@ def l1_vae():
     return _run(_block("import keras"), {"__name__": "l1_vae_from_docs"})
 
 
+@pytest.mark.slow  # the whole model harness on the page's model (about a minute on 2 cores); test_models runs it on every zoo model
 def test_the_l1_vae_passes_the_shared_harness(l1_vae, binary_images, tmp_path):
     run_model_test(l1_vae["L1VAE"], {"latent_dim": 4, "seed": 3, "l1_weight": 0.1},
                    binary_images, tmp_path)

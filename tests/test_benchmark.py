@@ -25,6 +25,7 @@ def test_benchmark_against_a_baseline_writes_rates_ratio_and_flops(tmp_path):
     assert abs(result["gflop_per_step"] / 6.2668 - 1) < 0.01
 
 
+@pytest.mark.slow  # imports and trains the PyTorch peer (about 20 s on 2 cores)
 def test_the_pytorch_peer_has_our_parameter_count_and_trains():
     """The --against=pytorch peer is the same network: as many parameters as the zoo's β-VAE,
     and a step lowers nothing to NaN (skipped without the [bench] extra)."""

@@ -99,6 +99,7 @@ def test_loss_is_feature_loss_plus_beta_kl_at_the_decoders_mean_image(dae_file, 
 
 
 # ------------------------------------------------------------------------ the DAE in the model
+@pytest.mark.slow  # trains, saves and reloads (about 20 s on 2 cores)
 def test_the_dae_is_copied_in_frozen_recorded_and_saved_with_the_model(dae_file, binary_images,
                                                                        tmp_path):
     path, dae = dae_file

@@ -236,6 +236,7 @@ def test_fit_on_single_factor_batches_and_the_latent_count_check():
         DCIGN(latent_dim=3, seed=0).training_stream(data, 8, seed=0)
 
 
+@pytest.mark.slow  # a whole trainers.train run (about 40 s on 2 cores); the stream itself is tested above
 def test_trainers_train_uses_the_model_stream(tmp_path):
     from trainers import train
     from trainers.config import TrainConfig

@@ -225,6 +225,7 @@ def test_the_isotropic_decomposition_vae_with_alpha_0_is_the_beta_vae(binary_ima
     assert float(mine["loss"]) == pytest.approx(float(theirs["loss"]), rel=1e-5)
 
 
+@pytest.mark.slow  # trains and saves (about 30 s on 2 cores)
 def test_a_learned_anisotropic_prior_trains_keeps_mean_variance_one_and_is_saved(
         binary_images, tmp_path):
     model = DecompositionVAE(prior="anisotropic", prior_variances=[4.0, 2.0, 1.0, 1.0],
