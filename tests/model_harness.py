@@ -6,8 +6,6 @@ save → load → identical outputs (also for a model that was only trained thro
 fine-tuning after loading with the optimizer state and step counter restored, and the SavedModel
 endpoints.
 """
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -119,7 +117,7 @@ def check_save_load_and_fine_tune(model, images, tmp_path, labels=None):
 
 
 def check_saved_model(model, images, tmp_path):
-    """The SavedModel's endpoints give the Keras model's numbers and saved_model_cli lists them."""
+    """The SavedModel's endpoints give the Keras model's numbers and are serving signatures."""
     directory = tmp_path / "saved_model"
     export.export_saved_model(model, directory)
     served = tf.saved_model.load(str(directory))
@@ -137,11 +135,9 @@ def check_saved_model(model, images, tmp_path):
     z = model.decoder_codes(posterior)
     np.testing.assert_allclose(served.decode(z)["params"].numpy(), model.decode(z).numpy(),
                                rtol=1e-5, atol=1e-5)
-    shown = subprocess.run(
-        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
-         str(directory), "--all"], capture_output=True, text=True, check=True).stdout
-    for endpoint in export.ENDPOINTS:
-        assert f"signature_def['{endpoint}']" in shown, endpoint
+    # The signature defs TF Serving reads (saved_model_cli's listing of them, a subprocess of
+    # several seconds, is checked once in test_train.py's export-command test).
+    assert set(export.ENDPOINTS) <= set(served.signatures)
 
 
 def saved_briefly_trained(model, directory, name):

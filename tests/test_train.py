@@ -15,7 +15,7 @@ from tests.resume_harness import (
 from trainers import train
 from trainers.config import ConfigError, TrainConfig
 from trainers.run_dir import latest_checkpoint
-from zoo import models
+from zoo import export, models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -95,7 +95,7 @@ def test_export_command_writes_the_serving_endpoints(short_run, tmp_path):
     shown = subprocess.run(
         [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
          str(target), "--all"], capture_output=True, text=True, check=True).stdout
-    for endpoint in ("encode", "decode", "reconstruct", "serving_default"):
+    for endpoint in export.ENDPOINTS:
         assert f"signature_def['{endpoint}']" in shown
 
 
