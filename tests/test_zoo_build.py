@@ -262,3 +262,31 @@ def test_committed_stashes_name_no_absolute_paths():
         for value in json.loads(text).values() if text.lstrip().startswith("{") else ():
             if isinstance(value, str):
                 assert not os.path.isabs(value), (path, value)
+
+
+def test_limitations_measured_after_publishing_are_appended_to_the_card_once(tmp_path):
+    card = tmp_path / "card.md"
+    card.write_text("# m\n\n## Scores\n\nx\n\n## Known limitations\n\n- Trained for 50,000 steps.\n")
+    entry = {"limitations": ["Trained for 50,000 steps.", "Hearts share a category with squares."]}
+    assert zoo.sync_card_limitations(card, entry) == ["- Hearts share a category with squares."]
+    text = card.read_text()
+    assert text.endswith("- Trained for 50,000 steps.\n- Hearts share a category with squares.\n")
+    assert zoo.sync_card_limitations(card, entry) == [] and card.read_text() == text
+    card.write_text("# m\n\n## Known limitations\n\n- a\n\n## Files\n")
+    with pytest.raises(ValueError, match="not the card's last section"):
+        zoo.sync_card_limitations(card, entry)
+    card.write_text("# m\n")
+    with pytest.raises(ValueError, match="no '## Known limitations' section"):
+        zoo.sync_card_limitations(card, entry)
+
+
+def test_every_published_card_states_its_plan_entrys_limitations():
+    """`python -m trainers.zoo gallery` brings limitations added to zoo.yaml into the cards."""
+    from zoo import pretrained
+
+    entries = zoo.load_plan()
+    for name in pretrained.available():
+        card = (zoo.DEFAULT_PLAN.parent / pretrained.entry(name)["card"]["path"]).read_text()
+        section = card.split(zoo.LIMITATIONS_HEADING, 1)[1]
+        for text in entries[name][0].get("limitations", []):
+            assert f"- {text}" in section, (name, text[:60])

@@ -4,7 +4,8 @@ r"""The zoo build: train, keep across sessions, and publish every model of pretr
     python -m trainers.zoo build [--only=a,b] [--parallel=2 --threads=1] [--max_hours=2.5]
     python -m trainers.zoo stash [--only=a,b]      # unfinished runs' checkpoints → pretrained/in_progress/
     python -m trainers.zoo publish [--only=a,b]    # score, export, card, register; then `gallery`
-    python -m trainers.zoo gallery                 # docs/zoo.md and the README's zoo table
+    python -m trainers.zoo gallery                 # docs/zoo.md, the README's zoo table, and the
+                                                   # plan's limitations into published cards
 
 Every plan entry is one ordinary `trainers.train` run (or, with `phases`, a few runs each starting
 from the previous one's model), in its own directory, so a killed build rerun with the same command
@@ -488,7 +489,7 @@ def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
         "## Files", "",
         "| file | sha256 | bytes |", "|---|---|---|",
         *(f"| `{f['file']}` | `{f['sha256']}` | {f['bytes']:,} |" for f in artifacts["files"]), "",
-        "## Known limitations", "",
+        LIMITATIONS_HEADING, "",
         f"- Trained for {schedule}." + (" Scores may still move with longer training."
                                         if paper and results["steps"] < paper else ""),
         ("- Procedural dSprites, not the original images: the renderer matches the real frames "
@@ -497,6 +498,26 @@ def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
     ]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+LIMITATIONS_HEADING = "## Known limitations"
+
+
+def sync_card_limitations(card_path, entry):
+    """Append to a published card's "Known limitations" (its last section) each of the plan
+    entry's `limitations` it does not hold yet: what was measured after a model was published
+    reaches its card without publishing (and scoring) it again. Returns the lines added."""
+    path = Path(card_path)
+    text = path.read_text(encoding="utf-8")
+    if LIMITATIONS_HEADING not in text:
+        raise ValueError(f"{path} has no '{LIMITATIONS_HEADING}' section")
+    section = text.split(LIMITATIONS_HEADING, 1)[1]
+    if "\n## " in section:
+        raise ValueError(f"{path}: '{LIMITATIONS_HEADING}' is not the card's last section")
+    missing = [f"- {t}" for t in entry.get("limitations", []) if f"- {t}" not in section]
+    if missing:
+        path.write_text(text.rstrip("\n") + "\n" + "\n".join(missing) + "\n", encoding="utf-8")
+    return missing
 
 
 def published_visual_model(model, entry, registry):
@@ -786,6 +807,13 @@ def main(argv=None):
                 if step is not None:
                     print(f"{run.label}: stashed step {step} in {_stash_dir(run, DEFAULT_STASH)}")
     elif args.command == "gallery":
+        from zoo import pretrained
+
+        for name in pretrained.available():
+            if name in entries and (not only or name in only):
+                card = DEFAULT_PLAN.parent / pretrained.entry(name)["card"]["path"]
+                for line in sync_card_limitations(card, entries[name][0]):
+                    print(f"{name}: added to its card's limitations: {line[2:60]}...")
         write_gallery()
         print("wrote docs/zoo.md and the README's zoo table")
     elif args.command == "publish":
