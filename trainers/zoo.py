@@ -53,6 +53,7 @@ PHASE_KEYS = ("name", "steps", "model_args", "learning_rate", "train_args")
 # checkpoint_state.json and the checkpoint files it lists): its settings for people and its records.
 KEPT_FILES = ("config.json", "metrics_history.jsonl", "best.keras", "best.json")
 SLIM_FILES = ("best.keras",)  # kept without optimizer state: an artifact, not a training state
+LIMITATIONS_HEADING = "## Known limitations"  # a card's last section (sync_card_limitations)
 
 
 class PlanError(ValueError):
@@ -498,9 +499,6 @@ def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
     ]
     Path(path).write_text("\n".join(lines), encoding="utf-8")
     return path
-
-
-LIMITATIONS_HEADING = "## Known limitations"
 
 
 def sync_card_limitations(card_path, entry):
