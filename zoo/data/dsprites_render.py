@@ -52,11 +52,10 @@ def _inverse_sizes(unit):
 def _sprite_frame(factors, first_centre, centre_step, inverse_sizes):
     """Pixel centres in each sprite's frame: (x right, y up), size divided out.
 
-    Returns ``shape`` [n, 1, 1] and ``x``, ``y`` [n, 64, 64]; ``inverse_sizes``
-    (one per scale index) turns pixels into the shape's own units.
+    Returns ``x``, ``y`` [n, 64, 64]; ``inverse_sizes`` (one per scale index)
+    turns pixels into the shape's own units.
     """
     f = tf.cast(factors, tf.int32)
-    shape = f[:, 0][:, None, None]
     inv = tf.gather(tf.constant(inverse_sizes), f[:, 1])[:, None, None]
     cos = tf.gather(tf.constant(_COS), f[:, 2])[:, None, None]
     sin = tf.gather(tf.constant(_SIN), f[:, 2])[:, None, None]
@@ -69,12 +68,28 @@ def _sprite_frame(factors, first_centre, centre_step, inverse_sizes):
     # Rotate by -orientation: the sprite turns counter-clockwise.
     x = (cos * dx + sin * dy) * inv
     y = (cos * dy - sin * dx) * inv
-    return shape, x, y
+    return x, y
 
 
-def _select(shape, square, ellipse, heart):
-    inside = tf.where(shape == 0, square, tf.where(shape == 1, ellipse, heart))
-    return tf.cast(inside, tf.float32)[..., None]
+def _render(factors, first_centre, centre_step, inverse_sizes, inside_tests):
+    """Binary float32 images [n, 64, 64, 1]: pixel centres inside the sprite.
+
+    ``inside_tests`` holds one function (x, y) -> bool [m, 64, 64] per shape
+    index (square, ellipse, heart).  The batch is split by shape and each image
+    is tested against its own shape only (the heart's test costs several times
+    the others'), then the images are put back in batch order; the pixels are
+    the same as testing every shape everywhere and selecting.
+    """
+    factors = tf.cast(factors, tf.int32)
+    shape = factors[:, 0]
+    positions = tf.dynamic_partition(tf.range(tf.shape(factors)[0]), shape, len(inside_tests))
+    parts = tf.dynamic_partition(factors, shape, len(inside_tests))
+    images = [
+        tf.cast(inside(*_sprite_frame(part, first_centre, centre_step, inverse_sizes)),
+                tf.float32)
+        for inside, part in zip(inside_tests, parts)
+    ]
+    return tf.dynamic_stitch(positions, images)[..., None]
 
 
 # ----------------------------------------------------------------------------
@@ -116,13 +131,16 @@ V2_DATA_SOURCE = (
 )
 
 
-def render_v2(factors: tf.Tensor) -> tf.Tensor:
-    """Binary float32 images [n, 64, 64, 1] for int factors [n, 5] (TF ops)."""
-    shape, x, y = _sprite_frame(factors, V2_FIRST_CENTRE, V2_CENTRE_STEP, _V2_INVERSE_SIZES)
-    square = tf.maximum(tf.abs(x), tf.abs(y)) <= V2_SQUARE_HALF_SIDE
-    a, b = V2_ELLIPSE_SEMI_AXES
-    ellipse = x * x * (1.0 / (a * a)) + y * y * (1.0 / (b * b)) <= 1.0
+def _v2_square(x, y):
+    return tf.maximum(tf.abs(x), tf.abs(y)) <= V2_SQUARE_HALF_SIDE
 
+
+def _v2_ellipse(x, y):
+    a, b = V2_ELLIPSE_SEMI_AXES
+    return x * x * (1.0 / (a * a)) + y * y * (1.0 / (b * b)) <= 1.0
+
+
+def _v2_heart(x, y):
     radii = tf.constant(V2_HEART_RADII, tf.float32)
     intervals = len(V2_HEART_RADII) - 1
     phi = tf.atan2(y, tf.abs(x))  # in [-pi/2, pi/2]
@@ -131,8 +149,13 @@ def render_v2(factors: tf.Tensor) -> tf.Tensor:
     weight = position - lower
     lower = tf.cast(lower, tf.int32)
     radius = tf.gather(radii, lower) * (1.0 - weight) + tf.gather(radii, lower + 1) * weight
-    heart = x * x + y * y <= radius * radius
-    return _select(shape, square, ellipse, heart)
+    return x * x + y * y <= radius * radius
+
+
+def render_v2(factors: tf.Tensor) -> tf.Tensor:
+    """Binary float32 images [n, 64, 64, 1] for int factors [n, 5] (TF ops)."""
+    return _render(factors, V2_FIRST_CENTRE, V2_CENTRE_STEP, _V2_INVERSE_SIZES,
+                   (_v2_square, _v2_ellipse, _v2_heart))
 
 
 # ----------------------------------------------------------------------------
@@ -157,6 +180,23 @@ V1_DATA_SOURCE = (
 )
 
 
+def _v1_square(x, y):
+    return tf.maximum(tf.abs(x), tf.abs(y)) <= 1.0
+
+
+def _v1_ellipse(x, y):
+    ax, ay = _V1_ELLIPSE_SEMI_AXES
+    return x * x * (1.0 / (ax * ax)) + y * y * (1.0 / (ay * ay)) <= 1.0
+
+
+def _v1_heart(x, y):
+    hx = x * _V1_HEART_ZOOM
+    hy = y * _V1_HEART_ZOOM + _V1_HEART_Y_SHIFT
+    hx2 = hx * hx
+    radial = hx2 + hy * hy - 1.0
+    return radial * radial * radial - hx2 * (hy * hy * hy) <= 0.0
+
+
 def render_v1(factors: tf.Tensor) -> tf.Tensor:
     """Binary float32 images [n, 64, 64, 1] for int factors [n, 5] (TF ops).
 
@@ -164,16 +204,8 @@ def render_v1(factors: tf.Tensor) -> tf.Tensor:
     is 20.8 px, the ellipse 2:1 with semi-axes 1.2 x 0.6, the heart the curve
     (x^2 + y^2 - 1)^3 = x^2 y^3; the centre moves one pixel per position step.
     """
-    shape, x, y = _sprite_frame(factors, _V1_FIRST_CENTRE, 1.0, _V1_INVERSE_SIZES)
-    square = tf.maximum(tf.abs(x), tf.abs(y)) <= 1.0
-    ax, ay = _V1_ELLIPSE_SEMI_AXES
-    ellipse = x * x * (1.0 / (ax * ax)) + y * y * (1.0 / (ay * ay)) <= 1.0
-    hx = x * _V1_HEART_ZOOM
-    hy = y * _V1_HEART_ZOOM + _V1_HEART_Y_SHIFT
-    hx2 = hx * hx
-    radial = hx2 + hy * hy - 1.0
-    heart = radial * radial * radial - hx2 * (hy * hy * hy) <= 0.0
-    return _select(shape, square, ellipse, heart)
+    return _render(factors, _V1_FIRST_CENTRE, 1.0, _V1_INVERSE_SIZES,
+                   (_v1_square, _v1_ellipse, _v1_heart))
 
 
 # What data_source said of v1 before renderers had versions (in run files of that time).
