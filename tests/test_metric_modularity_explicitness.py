@@ -65,3 +65,21 @@ def test_permuted_rescaled_identity_gives_the_same_numbers():
 
 def test_seeds_repeat_and_agree():
     assert_repeatable("modularity_explicitness", 0.05, data=GRID)
+
+
+def test_each_factors_explicitness_is_reported_and_a_dropped_factor_reads_at_chance():
+    """The identity reads every factor (AUC ≈ 1); the identity with factor 0's code replaced by
+    noise reads factor 0 at chance (0.5) and the others as before; the mean is over the factors."""
+    def without_factor0(x):
+        c = codes(x).astype(float)
+        c[:, 0] = noise(x)[:, 0]
+        return c
+
+    names = [f"explicitness_test_factor{k}" for k in range(5)]
+    full = run("modularity_explicitness", codes, GRID)
+    dropped = run("modularity_explicitness", without_factor0, GRID)
+    assert all(full[name] > 0.95 for name in names)
+    assert dropped["explicitness_test_factor0"] == pytest.approx(0.5, abs=0.08)
+    assert all(dropped[name] > 0.95 for name in names[1:])
+    assert full["explicitness_test"] == pytest.approx(np.mean([full[n] for n in names]))
+
