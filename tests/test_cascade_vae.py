@@ -257,10 +257,11 @@ def test_the_optimizer_restart_switch_must_be_a_bool():
 
 
 # ---------------------------------------------------------------------------- stashed run
-# A checkpoint of the zoo build's CascadeVAE run, saved at step 31,000 by the code before the models
-# declared their codes (`trainers.zoo stash`); read only.
-STASHED = os.path.join(REPO, "pretrained", "in_progress", "cascade_vae_dsprites_s0",
-                       "checkpoint.keras")
+# A checkpoint of the zoo build's CascadeVAE run (cascade_vae_dsprites_s0), saved at step 31,000 by
+# the code before the models declared their codes and stashed by `trainers.zoo stash` (commit
+# 8c8c8df). The stash itself has since moved on in today's format, so the file is kept here, read
+# only: the same git blob, so it costs the repository nothing.
+STASHED = os.path.join(REPO, "tests", "fixtures", "cascade_vae_step31000.keras")
 
 
 def _stored_arrays(path):
@@ -273,7 +274,6 @@ def _stored_arrays(path):
     return arrays
 
 
-@pytest.mark.skipif(not os.path.isfile(STASHED), reason="no stashed CascadeVAE checkpoint")
 def test_a_checkpoint_saved_by_the_earlier_code_loads_and_resumes(binary_images, tmp_path):
     model = models.load(STASHED)
     assert type(model) is models.CascadeVAE and int(model.global_step.numpy()) == 31_000
