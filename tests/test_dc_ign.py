@@ -248,3 +248,44 @@ def test_trainers_train_uses_the_model_stream(tmp_path):
     assert results["steps"] == 3
     assert "invariance" in results["final_loss_terms"]
     assert json.loads((tmp_path / "results.json").read_text())["model_config"]["latent_dim"] == 6
+
+
+# ------------------------------------------------------------------------ its own criteria
+def test_the_report_scores_each_factor_against_its_assigned_latent():
+    from trainers import dc_ign_report
+
+    data = IdentityData(factor_sizes=(3, 1, 8, 5))  # factor1 is constant: no latent
+
+    def encoder(order):  # posterior means = the varying factors in `order`, unit variances
+        def encode(images):
+            means = images.reshape(len(images), -1)[:, order].astype(np.float64)
+            return {"mean": means, "logvar": np.zeros_like(means)}
+        return encode
+
+    result = dc_ign_report.report(encoder([0, 2, 3]), data, seed=0, num_points=2000,
+                                  batches_per_factor=5)
+    assert result["assigned_latents"] == {"factor0": [0], "factor2": [1], "factor3": [2]}
+    for name, values in (("factor0", 3), ("factor2", 8), ("factor3", 5)):
+        row = result["per_factor"][name]
+        # The assigned latent is a function of its factor (η = |ρ| = 1) and carries its variation
+        # in its batches; the others are independent of it (η ≈ √((values − 1)/n)) and stay put.
+        assert row["correlation_ratio"] == 1.0 and row["spearman_abs"] == 1.0
+        assert row["max_other_latent_correlation_ratio"] < 0.15
+        assert row["within_batch_variation"] == pytest.approx(1.0, abs=0.15)
+        assert row["max_other_latent_within_batch_variation"] == 0.0
+        # KL of N(μ, 1) to N(0, 1) is μ²/2; μ uniform on 0 … values − 1.
+        expected_kl = np.mean(np.arange(values) ** 2) / 2
+        assert row["kl"] == pytest.approx(expected_kl, rel=0.1)
+    scores = dc_ign_report.flat_scores(result)
+    assert scores["dc_ign/factor2/correlation_ratio"] == 1.0 and len(scores) == 3 * 5
+    assert len(dc_ign_report.table(result)) == 2 + 3
+
+    # Latents 0 and 1 swapped: each factor is scored against the latent DC-IGN assigned to it,
+    # so factor0 and factor2 now fail (their information sits in the other's latent).
+    swapped = dc_ign_report.report(encoder([2, 0, 3]), data, seed=0, num_points=2000,
+                                   batches_per_factor=5)["per_factor"]
+    for name in ("factor0", "factor2"):
+        assert swapped[name]["correlation_ratio"] < 0.15
+        assert swapped[name]["max_other_latent_correlation_ratio"] == 1.0
+        assert swapped[name]["within_batch_variation"] == 0.0
+    assert swapped["factor3"]["correlation_ratio"] == 1.0

@@ -190,6 +190,37 @@ def test_publish_scores_exports_draws_and_registers_a_trained_entry(tmp_path):
     assert loaded.latent_dim == 3
 
 
+# Slow (a tiny training and a publication, about as long as the test above): `make test-all`.
+@pytest.mark.slow
+def test_a_dc_ign_is_published_with_its_own_criteria(tmp_path, monkeypatch):
+    from trainers import dc_ign_report, train
+
+    # Fewer points and batches than a real publication (the numbers of an untrained model).
+    monkeypatch.setattr(dc_ign_report, "PUBLISH_SETTINGS",
+                        {"num_points": 500, "batches_per_factor": 2})
+    plan = json.loads(json.dumps(TINY))
+    plan["models"] = {"tiny_dc_ign": {
+        "model": "dc_ign", "latent_dim": 5, "metrics": "mig",
+        "model_args": {"free_batch_weight": 1, "beta": 0.1},
+        "train_args": {"checkpoint_every": 2, "image_every": 2, "eval_batches": 1,
+                       "export": False}}}
+    entries = zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
+    entry, runs = entries["tiny_dc_ign"]
+    train.run(runs[0].config(verbose=0))
+    record = zoo.publish_entry("tiny_dc_ign", entry, runs, tmp_path / "pretrained",
+                               log=lambda *_: None)
+    card = (tmp_path / "pretrained" / "cards" / "tiny_dc_ign.md").read_text()
+    assert "## DC-IGN's own criteria" in card and "| mig |" in card
+    assert ("python -m trainers.dc_ign_report --model_path=runs/zoo/tiny_dc_ign/model.keras "
+            "--seed=0 --num_points=500 --batches_per_factor=2") in card
+    for factor in ("shape", "scale", "orientation", "posX", "posY"):
+        assert f"| {factor} | z" in card
+        assert 0.0 <= record["scores"][f"dc_ign/{factor}/correlation_ratio"] <= 1.0
+    assert record["card"]["dc_ign_report"]["num_points"] == 500
+    written = json.loads((runs[0].directory / "dc_ign_scores.json").read_text())
+    assert written["per_factor"] == record["card"]["dc_ign_report"]["per_factor"]
+
+
 def test_the_readme_zoo_table_matches_the_registry():
     from zoo import pretrained
 

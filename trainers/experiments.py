@@ -246,34 +246,11 @@ def pinwheel_clustering(out, seed, steps, grid_size=160):
 # --------------------------------------------------------------------------------------------------
 # DC-IGN on procedural dSprites
 # --------------------------------------------------------------------------------------------------
-def held_out_posteriors(model, data, num_points=5000, seed=1):
-    """Factors [n, K] and posterior means and log-variances [n, d] of held-out i.i.d. points."""
-    factors, images = data.sample(num_points, np.random.default_rng(seed))
-    posteriors = [model.encode(images[i:i + 500]) for i in range(0, num_points, 500)]
-    return (factors, np.concatenate([p["mean"].numpy() for p in posteriors]),
-            np.concatenate([p["logvar"].numpy() for p in posteriors]))
-
-
-def latent_factor_correlations(codes, factors):
-    """|Spearman ρ| [d, K] between each latent's posterior mean and each factor."""
-    from scipy import stats
-
-    matrix = np.zeros((codes.shape[1], factors.shape[1]))
-    for j in range(codes.shape[1]):
-        for k in range(factors.shape[1]):
-            rho = stats.spearmanr(codes[:, j], factors[:, k]).statistic
-            matrix[j, k] = 0.0 if not np.isfinite(rho) else abs(rho)
-    return matrix
-
-
 def dc_ign_dsprites(out, seed, steps, model_args=None, learning_rate=None, init_from=None,
                     data_source=None):
     import zoo.data
-    from trainers import train
+    from trainers import dc_ign_report, train
     from zoo import models
-    from zoo.data.dsprites import SHAPE_NAMES
-    from zoo.metrics.core import correlation_ratios, gaussian_kl_per_dim
-    from zoo.models.dc_ign import assigned_latents, single_factor_variation
 
     model_args = dict(model_args or {})
     latents_per_factor = model_args.get("latents_per_factor")
@@ -286,51 +263,11 @@ def dc_ign_dsprites(out, seed, steps, model_args=None, learning_rate=None, init_
     results = train.run(config)
     model = models.load(out / "run" / "model.keras")
     data = zoo.data.get("dsprites", source=data_source)
-    factors, means, logvars = held_out_posteriors(model, data, seed=seed + 1)
-    spearman = latent_factor_correlations(means, factors)
-    eta = correlation_ratios(means, factors)
-    # Within one shape: orientation's symmetries differ by shape (a square repeats every 90°, an
-    # ellipse every 180°), so a latent can follow the angle of some shapes and not of others.
-    shapes = factors[:, data.factor_names.index("shape")]
-    eta_within_shape = {name: correlation_ratios(means[shapes == value], factors[shapes == value])
-                        for value, name in enumerate(SHAPE_NAMES)}
-    # A latent whose posterior sits on the prior (KL ≈ 0) carries nothing, and its within-batch
-    # ratio below divides noise by noise: report each latent's KL and spread beside the scores.
-    kl = gaussian_kl_per_dim(means, logvars).mean(axis=0)
-    variation = single_factor_variation(model.representation, data, seed=seed + 1)
-    assignment = assigned_latents(data, latents_per_factor)
-    summary = {}
-    for name, group in assignment.items():  # a factor's score: the best of its latents
-        k = data.factor_names.index(name)
-        row = variation["factor_names"].index(name)
-        others = [i for i in range(spearman.shape[0]) if i not in group]
-
-        def best(values):
-            return round(float(np.max(values)), 3)
-
-        summary[name] = {
-            "latents": group,
-            "kl": round(float(np.max(kl[group])), 3),
-            "spearman_abs": best(spearman[group, k]),
-            "max_other_latent_spearman_abs": best(spearman[others, k]),
-            "correlation_ratio": best(eta[group, k]),
-            "max_other_latent_correlation_ratio": best(eta[others, k]),
-            "within_batch_variation": best(variation["matrix"][row, group]),
-            "max_other_latent_within_batch_variation": best(variation["matrix"][row, others])}
-        if name != "shape":
-            summary[name]["correlation_ratio_within_shape"] = {
-                shape: best(within[group, k]) for shape, within in eta_within_shape.items()}
-    return {"data_source": data.data_source, "steps": results["steps"],
-            "model_config": results["model_config"],
+    criteria = dc_ign_report.report(model.encode, data, seed=seed + 1,
+                                    latents_per_factor=latents_per_factor)
+    return {"steps": results["steps"], "model_config": results["model_config"],
             "train_wall_time_s": results["train_wall_time_s"],
-            "final_loss_terms": results["final_loss_terms"],
-            "assigned_latents": assignment, "per_factor": summary,
-            "spearman_abs_latent_by_factor": np.round(spearman, 3).tolist(),
-            "correlation_ratio_latent_by_factor": np.round(eta, 3).tolist(),
-            "kl_per_latent": np.round(kl, 3).tolist(),
-            "posterior_mean_std_per_latent": np.round(means.std(axis=0, dtype=np.float64), 3).tolist(),
-            "within_batch_variation_factor_by_latent": np.round(variation["matrix"], 3).tolist(),
-            "factor_names": list(data.factor_names)}
+            "final_loss_terms": results["final_loss_terms"], **criteria}
 
 
 @dataclasses.dataclass(frozen=True)

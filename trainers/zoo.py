@@ -592,6 +592,31 @@ def scan_sections(model, run, data, visual, seed, picture_dir, card_dir, log=pri
     return lines, scan_report.flat_scores(result), facts, result
 
 
+def dc_ign_sections(model, run, data, seed, log=print):
+    """Score a DC-IGN by its own criteria with `trainers.dc_ign_report` (issue 20): returns (card
+    lines, registry scores, card facts, the report)."""
+    from trainers import dc_ign_report
+
+    settings = dc_ign_report.PUBLISH_SETTINGS
+    log(f"{run.entry}: scoring with trainers.dc_ign_report {settings}")
+    result = dc_ign_report.report(model.encode, data, seed=seed,
+                                  latents_per_factor=model.latents_per_factor, **settings)
+    command = dc_ign_report.command(
+        os.path.relpath(run.directory / "model.keras", run.repo), seed, **settings)
+    lines = [
+        "## DC-IGN's own criteria", "",
+        (f"`{command}` (seed {seed}): each factor against its assigned latent. η and the "
+         f"absolute Spearman ρ on {result['num_points']:,} i.i.d. held-out points; the "
+         f"within-batch std ratio (the paper's criterion) over {result['batches_per_factor']} "
+         "batches of 64 in which only that factor varies, over the latent's std on i.i.d. data "
+         "(the assigned latent should carry the variation, the others stay near 0); KL of the "
+         "assigned latent to the prior (≈ 0: collapsed, carrying nothing)."), "",
+        *dc_ign_report.table(result), "",
+    ]
+    facts = {"dc_ign_report_command": command, "dc_ign_report": result}
+    return lines, dc_ign_report.flat_scores(result), facts, result
+
+
 def preset_record(model, archive, scratch):
     """The registry's preset numbers (zoo.pretrained.preset_numbers) of the .keras `model` and of
     its SavedModel `archive`; refused when the two disagree (a broken export)."""
@@ -690,6 +715,11 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print, stash=None
             scores = headline_scores(report)
             facts.update(kl_per_latent=[round(float(v), 4) for v in kl], metrics_seed=seed,
                          metric_params=metric_params(report))
+            if entry["model"] == "dc_ign":
+                own, own_scores, own_facts, result = dc_ign_sections(model, last, data, seed, log)
+                write_json(last.directory / "dc_ign_scores.json", result)
+                sections, scores = sections + own, {**scores, **own_scores}
+                facts.update(own_facts)
             notes = [WITHOUT_DISCRIMINATOR] \
                 if model.get_config().get("discriminator_built") is False else []
         card = write_card(card_dir / f"{name}.md", name, entry, runs, results, sections,
