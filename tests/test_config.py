@@ -14,6 +14,7 @@ from trainers import train
 from trainers import zoo as zoo_build
 from trainers.config import RUN_KEYS, SETTINGS, ConfigError, TrainConfig
 from trainers.run_dir import CheckpointStore, check_identity
+from zoo.files import sha256_of
 from zoo.key_values import parse_key_values, split_key_value
 
 REPO = Path(__file__).resolve().parent.parent
@@ -149,11 +150,19 @@ def test_the_stashed_runs_resume_under_their_plan_entries_settings(stashed):
 
 @pytest.mark.slow  # loads a CascadeVAE checkpoint and trains one step: about a minute
 def test_a_stashed_run_of_the_older_format_trains_on(tmp_path):
-    entry = "cascade_vae_dsprites_s0"
+    """cascade_vae_dsprites_s0 as stashed at step 31,000 in the first stash format (commit
+    8c8c8df): its small files in tests/fixtures/older_stash, its two .keras files beside them in
+    tests/fixtures (the same git blobs; the live stash has moved on in today's format)."""
+    entry, fixtures = "cascade_vae_dsprites_s0", REPO / "tests" / "fixtures"
     run = zoo_build.load_plan()[entry][1][-1]
-    for name in json.loads((STASH / entry / "manifest.json").read_text())["sha256"]:
-        shutil.copyfile(STASH / entry / name, tmp_path / name)
-    step = json.loads((STASH / entry / "checkpoint_state.json").read_text())["global_step"]
+    sources = {"checkpoint.keras": fixtures / "cascade_vae_step31000.keras",
+               "best.keras": fixtures / "cascade_vae_best_before_conv_layer.keras"}
+    manifest = json.loads((fixtures / "older_stash" / "manifest.json").read_text())
+    for name, digest in manifest["sha256"].items():
+        shutil.copyfile(sources.get(name, fixtures / "older_stash" / name), tmp_path / name)
+        assert sha256_of(tmp_path / name) == digest, name
+    step = json.loads((tmp_path / "checkpoint_state.json").read_text())["global_step"]
+    assert step == 31_000
     # The evaluation settings are not part of a run's identity: left out to keep this short.
     config = run.config(output_dir=str(tmp_path), steps=step + 1, eval_metrics="",
                         eval_every=0, eval_every_metrics="", keep_best=None, export=False,
