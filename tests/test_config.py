@@ -152,7 +152,9 @@ def test_the_stashed_runs_resume_under_their_plan_entries_settings(stashed):
 def test_a_stashed_run_of_the_older_format_trains_on(tmp_path):
     """cascade_vae_dsprites_s0 as stashed at step 31,000 in the first stash format (commit
     8c8c8df): its small files in tests/fixtures/older_stash, its two .keras files beside them in
-    tests/fixtures (the same git blobs; the live stash has moved on in today's format)."""
+    tests/fixtures (the same git blobs; the live stash has moved on in today's format). Its
+    config.json's output_dir, absolute as that format wrote it, is made relative here (and its
+    manifest digest with it): the output directory is not part of a run's identity."""
     entry, fixtures = "cascade_vae_dsprites_s0", REPO / "tests" / "fixtures"
     run = zoo_build.load_plan()[entry][1][-1]
     sources = {"checkpoint.keras": fixtures / "cascade_vae_step31000.keras",
