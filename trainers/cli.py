@@ -29,6 +29,17 @@ def definer(flag_values):
     return define
 
 
+def load_model_of(path, model_class, label):
+    """The zoo model saved at `path`; a usage error naming what it holds unless it is a
+    `model_class` (`label`: the method's name for the message, e.g. "SCAN")."""
+    from zoo import models
+
+    model = models.load(path)
+    if not isinstance(model, model_class):
+        raise app.UsageError(f"{path} holds a {type(model).__name__}, not a {label}.")
+    return model
+
+
 def define_common_flags(flag_values):
     """The flags every command has."""
     flags.DEFINE_bool("verbose_errors", False, "Show the traceback of an error, not only its "

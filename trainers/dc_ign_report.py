@@ -23,7 +23,7 @@ model). A pure function of (model, data, seed).
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 from trainers import cli
 from zoo import data as zoo_data
@@ -161,9 +161,7 @@ def define_flags(flag_values):
 def main(argv):
     del argv  # cli.run refuses stray arguments
     FLAGS = flags.FLAGS
-    model = models.load(FLAGS.model_path)
-    if not isinstance(model, models.DCIGN):
-        raise app.UsageError(f"{FLAGS.model_path} holds a {type(model).__name__}, not a DC-IGN.")
+    model = cli.load_model_of(FLAGS.model_path, models.DCIGN, "DC-IGN")
     result = report(model.encode, zoo_data.get(FLAGS.dataset, source=FLAGS.data_source),
                     FLAGS.seed, model.latents_per_factor, FLAGS.num_points,
                     FLAGS.batches_per_factor)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 from trainers import cli
 from zoo import data as zoo_data
@@ -198,9 +198,7 @@ def define_flags(flag_values):
 def main(argv):
     del argv  # cli.run refuses stray arguments
     FLAGS = flags.FLAGS
-    model = models.load(FLAGS.model_path)
-    if not isinstance(model, models.SCAN):
-        raise app.UsageError(f"{FLAGS.model_path} holds a {type(model).__name__}, not a SCAN.")
+    model = cli.load_model_of(FLAGS.model_path, models.SCAN, "SCAN")
     folder = Path(FLAGS.model_path).parent
     concepts = [c.split(",") for c in FLAGS.concept] or None
     result = report(model, zoo_data.get(FLAGS.dataset, source=FLAGS.data_source), FLAGS.seed,
