@@ -23,6 +23,13 @@ rotational period).
 also draws --picture_rows images of every value of --factor, each followed by its decodings with
 the code set to each category in turn, and labels each row with the factor's value and the
 category the model infers: a code that separates the factor draws one value per column.
+
+    python -m trainers.discrete_accuracy --model_path=ckpt_70k.keras,ckpt_80k.keras --factor=shape
+
+scores several checkpoints (comma-separated) in turn, prints each one's JSON and then a Markdown
+table, one row a checkpoint by its step: the share of --factor's entropy each continuous latent
+holds, the code's MI(code; factor) / H(code) and the accuracy (how a factor moves between the
+latents and the code over training); --output then holds the list of results.
 """
 import json
 
@@ -38,7 +45,8 @@ from zoo.files import write_text
 def define_flags(flag_values):
     """The command line (the data set flags as trainers.train has them)."""
     define = cli.definer(flag_values)
-    define("string", "model_path", None, "The .keras model to score.", required=True)
+    define("list", "model_path", None, "The .keras model to score; several (comma-separated) are "
+           "scored in turn and tabulated (see the docstring).", required=True)
     cli.define_data_flags(flag_values)
     define("string", "factor", "shape", "Factor name or index to match the code against.")
     define("integer", "code", 0, "Which discrete code, for models with several.")
@@ -78,14 +86,12 @@ def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch
                                              batch_size=batch_size)
 
 
-def main(argv):
-    del argv
-    FLAGS = flags.FLAGS
-    model = models.load(FLAGS.model_path)
-    data = zoo.data.get(FLAGS.dataset, source=FLAGS.data_source)
+def summarize(model_path, data, FLAGS):
+    """The JSON-ready result of one checkpoint (see the docstring)."""
+    model = models.load(model_path)
     result = score(model, data, FLAGS.factor, FLAGS.code, FLAGS.num_samples, FLAGS.seed,
                    FLAGS.batch_size)
-    summary = {"model_path": FLAGS.model_path, "step": int(model.global_step.numpy()),
+    summary = {"model_path": model_path, "step": int(model.global_step.numpy()),
                "data_source": data.data_source, "factor": result["factor"],
                "num_samples": result["num_samples"], "seed": FLAGS.seed,
                "accuracy": result["accuracy"], "mapping": result["mapping"],
@@ -105,10 +111,38 @@ def main(argv):
     if FLAGS.picture:
         summary["picture"] = str(visualize.save_category_picture(
             model, data, FLAGS.factor, FLAGS.picture, FLAGS.picture_rows, FLAGS.seed + 3))
-    text = json.dumps(summary, indent=2)
-    print(text)
+    return summary
+
+
+def latent_table(summaries):
+    """Markdown: one row per checkpoint (by step) with MI(μ_j; factor) / H(factor) of each
+    continuous latent, MI(code; factor) / H(code) and the accuracy, for the summaries' factor."""
+    factor = summaries[0]["factor"]
+    width = max(len(s["latent_information"]) for s in summaries)
+    header = ["step", *(f"z{j}" for j in range(width)), f"code: MI(d; {factor}) / H(d)",
+              f"{factor} accuracy"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for summary in sorted(summaries, key=lambda s: s["step"]):
+        shares = [f"{latent[factor]:.3f}" for latent in summary["latent_information"]]
+        shares += [""] * (width - len(shares))
+        rows.append(f"| {summary['step']:,} | " + " | ".join(shares) +
+                    f" | {summary['code_information'][factor]:.3f} | {summary['accuracy']:.3f} |")
+    return "\n".join(rows)
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    data = zoo.data.get(FLAGS.dataset, source=FLAGS.data_source)
+    summaries = []
+    for model_path in FLAGS.model_path:
+        summaries.append(summarize(model_path, data, FLAGS))
+        print(json.dumps(summaries[-1], indent=2), flush=True)
+    if len(summaries) > 1:
+        print(latent_table(summaries))
     if FLAGS.output:
-        write_text(FLAGS.output, text + "\n")
+        result = summaries[0] if len(summaries) == 1 else summaries
+        write_text(FLAGS.output, json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
