@@ -114,8 +114,8 @@ def test_the_metrics_read_the_codes_the_model_declares(binary_images, name, kwar
         assert "category" not in outputs
 
 
-def _summary(step, latent_shares, code_share, accuracy):
-    return {"step": step, "factor": "shape", "accuracy": accuracy,
+def _summary(step, latent_shares, code_share, accuracy, kls):
+    return {"step": step, "factor": "shape", "accuracy": accuracy, "kl_per_latent": kls,
             "code_information": {"shape": code_share, "scale": 0.5},
             "latent_information": [{"shape": share, "scale": 0.9} for share in latent_shares]}
 
@@ -123,12 +123,12 @@ def _summary(step, latent_shares, code_share, accuracy):
 def test_the_latent_table_has_a_row_per_checkpoint_by_step_with_the_factor_s_shares():
     from trainers.discrete_accuracy import latent_table
 
-    table = latent_table([_summary(90_000, [0.0061, 0.32], 0.0234, 0.3933),
-                          _summary(80_000, [0.0057, 0.325], 0.0, 0.34)]).splitlines()
+    table = latent_table([_summary(90_000, [0.0061, 0.32], 0.0234, 0.3933, [3.456, 0.0123]),
+                          _summary(80_000, [0.0057, 0.325], 0.0, 0.34, [3.4, 0.02])]).splitlines()
     assert table[0] == "| step | z0 | z1 | code: MI(d; shape) / H(d) | shape accuracy |"
     assert table[1] == "|---|---|---|---|---|"
-    assert table[2:] == ["| 80,000 | 0.006 | 0.325 | 0.000 | 0.340 |",
-                         "| 90,000 | 0.006 | 0.320 | 0.023 | 0.393 |"]
+    assert table[2:] == ["| 80,000 | 0.006 (3.40) | 0.325 (0.02) | 0.000 | 0.340 |",
+                         "| 90,000 | 0.006 (3.46) | 0.320 (0.01) | 0.023 | 0.393 |"]
 
 
 def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
@@ -148,6 +148,8 @@ def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
     results = json.loads(output.read_text())
     assert [r["step"] for r in results] == [31_000, 31_000]
     assert results[0]["latent_information"] == results[1]["latent_information"]  # same samples
+    kls = results[0]["kl_per_latent"]
+    assert len(kls) == 6 and all(kl >= 0 for kl in kls) and max(kls) > 0.5  # relieved ones carry
     table = done.stdout.strip().splitlines()[-4:]
     assert table[0].startswith("| step | z0 | z1 | z2 | z3 | z4 | z5 | code")
     assert table[2] == table[3] and table[2].startswith("| 31,000 | ")

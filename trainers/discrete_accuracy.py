@@ -28,8 +28,9 @@ category the model infers: a code that separates the factor draws one value per 
 
 scores several checkpoints (comma-separated) in turn, prints each one's JSON and then a Markdown
 table, one row a checkpoint by its step: the share of --factor's entropy each continuous latent
-holds, the code's MI(code; factor) / H(code) and the accuracy (how a factor moves between the
-latents and the code over training); --output then holds the list of results.
+holds (with its mean KL in nats: what the decoder can read from it), the code's
+MI(code; factor) / H(code) and the accuracy (how a factor moves between the latents and the code
+over training); --output then holds the list of results.
 """
 import json
 
@@ -77,6 +78,15 @@ def mean_function(model):
     return means
 
 
+def mean_kl_per_latent(model, data, num_samples, seed, batch_size):
+    """Mean KL(q(z_j|x) ‖ N(0, 1)) of each continuous latent over i.i.d. samples, in nats: how much
+    the decoder can read from a latent, beside what its mean correlates with."""
+    _, images = data.sample(int(num_samples), zoo.data.as_rng(seed))
+    batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
+    return sum(visualize.kl_per_dimension(model, batch) * len(batch)
+               for batch in batches) / len(images)
+
+
 def score(model, data, factor="shape", code=0, num_samples=10_000, seed=0, batch_size=256):
     """The `zoo.assignment.discrete_code_accuracy` dict for `model`'s code on `data`."""
     if isinstance(factor, str) and factor.isdigit():
@@ -103,7 +113,9 @@ def summarize(model_path, data, FLAGS):
                    {name: round(value, 4) for name, value in latent.items()}
                    for latent in assignment.latent_information(
                        data, mean_function(model), FLAGS.num_samples, FLAGS.seed + 1,
-                       FLAGS.batch_size)]}
+                       FLAGS.batch_size)],
+               "kl_per_latent": [round(float(kl), 4) for kl in mean_kl_per_latent(
+                   model, data, FLAGS.num_samples, FLAGS.seed + 1, FLAGS.batch_size)]}
     if FLAGS.sweep:
         summary["sweeps"] = assignment.code_sweep(
             data, code_function(model, FLAGS.code), FLAGS.factor, FLAGS.sweep,
@@ -116,14 +128,16 @@ def summarize(model_path, data, FLAGS):
 
 def latent_table(summaries):
     """Markdown: one row per checkpoint (by step) with MI(μ_j; factor) / H(factor) of each
-    continuous latent, MI(code; factor) / H(code) and the accuracy, for the summaries' factor."""
+    continuous latent and, in brackets, its mean KL in nats, then MI(code; factor) / H(code) and
+    the accuracy, for the summaries' factor."""
     factor = summaries[0]["factor"]
     width = max(len(s["latent_information"]) for s in summaries)
     header = ["step", *(f"z{j}" for j in range(width)), f"code: MI(d; {factor}) / H(d)",
               f"{factor} accuracy"]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for summary in sorted(summaries, key=lambda s: s["step"]):
-        shares = [f"{latent[factor]:.3f}" for latent in summary["latent_information"]]
+        shares = [f"{latent[factor]:.3f} ({kl:.2f})"
+                  for latent, kl in zip(summary["latent_information"], summary["kl_per_latent"])]
         shares += [""] * (width - len(shares))
         rows.append(f"| {summary['step']:,} | " + " | ".join(shares) +
                     f" | {summary['code_information'][factor]:.3f} | {summary['accuracy']:.3f} |")
