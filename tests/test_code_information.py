@@ -153,3 +153,17 @@ def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
     table = done.stdout.strip().splitlines()[-4:]
     assert table[0].startswith("| step | z0 | z1 | z2 | z3 | z4 | z5 | code")
     assert table[2] == table[3] and table[2].startswith("| 31,000 | ")
+
+
+def test_a_picture_of_several_checkpoints_is_refused_before_scoring(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "trainers.discrete_accuracy", "--model_path=a.keras,b.keras",
+         f"--picture={tmp_path / 'categories.png'}"], cwd=repo, capture_output=True, text=True,
+        timeout=300)
+    assert done.returncode == 2 and "--picture draws one model" in done.stderr
+    assert not (tmp_path / "categories.png").exists()

@@ -35,7 +35,7 @@ over training); --output then holds the list of results.
 import json
 
 import numpy as np
-from absl import flags
+from absl import app, flags
 
 import zoo.data
 from trainers import cli
@@ -147,6 +147,9 @@ def latent_table(summaries):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    if FLAGS.picture and len(FLAGS.model_path) > 1:
+        raise app.UsageError("--picture draws one model: give one --model_path with it (each "
+                             "checkpoint's picture would overwrite the last).")
     data = zoo.data.get(FLAGS.dataset, source=FLAGS.data_source)
     summaries = []
     for model_path in FLAGS.model_path:
