@@ -139,13 +139,20 @@ def test_the_stashed_runs_resume_under_their_plan_entries_settings(stashed):
     settings in config.json) are the ones `trainers.zoo build` resumes: their saved identity must
     equal the identity today's TrainConfig of the plan entry gives, or the rerun is refused."""
     entry, _, phase = stashed.partition("/")
-    run, = [r for r in zoo_build.load_plan()[entry][1] if (r.phase or "") == phase]
+    plans = {**zoo_build.load_plan(), **zoo_build.load_plan(zoo_build.EXPERIMENT_PLAN)}
+    run, = [r for r in plans[entry][1] if (r.phase or "") == phase]
     config = run.config()
     data = zoo.data.get(config.dataset, source=config.data_source)
     manifest = CheckpointStore(STASH / stashed).manifest()
     assert manifest["format"] in (1, 2)
     check_identity(train._saved_identity(manifest["run"], data), train.run_identity(config, data),
                    STASH / stashed)
+
+
+def test_the_zoo_plan_and_the_experiment_plan_share_no_name():
+    """Both stash into pretrained/in_progress/<name>: one name in both would mix two runs."""
+    shared = set(zoo_build.load_plan()) & set(zoo_build.load_plan(zoo_build.EXPERIMENT_PLAN))
+    assert not shared
 
 
 @pytest.mark.slow  # loads a CascadeVAE checkpoint and trains one step: about a minute

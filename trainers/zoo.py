@@ -14,6 +14,10 @@ once with `--threads` TF threads each (default 2 × 1: on 2 cores two 1-thread r
 many steps/s in total as one 2-thread run, docs/performance.md) and restores a run from
 `pretrained/in_progress/` when its directory has no checkpoint (run directories do not outlive a
 session; the stash is committed).
+
+`--plan=pretrained/experiments.yaml` builds, stashes and resumes the same way the runs a results
+page needs that are not published (e.g. a CascadeVAE with another schedule); its names must differ
+from the zoo's, since both stash into pretrained/in_progress/.
 """
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ from zoo.files import sha256_of, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PLAN = REPO / "pretrained" / "zoo.yaml"
+# Unpublished runs that answer a results page's question, built and stashed like the zoo's.
+EXPERIMENT_PLAN = REPO / "pretrained" / "experiments.yaml"
 DEFAULT_STASH = REPO / "pretrained" / "in_progress"
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
