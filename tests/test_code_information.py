@@ -148,6 +148,7 @@ def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
     results = json.loads(output.read_text())
     assert [r["step"] for r in results] == [31_000, 31_000]
     assert results[0]["latent_information"] == results[1]["latent_information"]  # same samples
+    assert (results[0]["confusion_rows"], results[0]["confusion_columns"]) == ("code", "shape")
     kls = results[0]["kl_per_latent"]
     assert len(kls) == 6 and all(kl >= 0 for kl in kls) and max(kls) > 0.5  # relieved ones carry
     table = done.stdout.strip().splitlines()[-4:]

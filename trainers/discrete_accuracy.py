@@ -7,8 +7,9 @@ Draws --num_samples i.i.d. samples of the ground-truth data set, takes the model
 (`encode(x)["category"]`: CascadeVAE's argmin-unary code at z = μ, JointVAE's argmax; --code picks
 one of several codes), matches codes to the factor's values one-to-one with the Hungarian algorithm
 on the confusion matrix (`zoo.assignment.match_codes`) and prints accuracy = matched / N, the
-mapping and the confusion matrix as JSON, with the share of the code's entropy each factor explains,
-MI(code; factor) / H(code), to show what the code learned when it is not --factor, and, for each
+mapping and the confusion matrix (rows: codes, columns: the factor's values) as JSON, with the
+share of the code's entropy each factor explains, MI(code; factor) / H(code), to show what the
+code learned when it is not --factor, and, for each
 continuous latent, the share of each factor's entropy it holds, MI(μ_j; factor) / H(factor) (a
 continuous latent that holds --factor leaves the discrete code less of it to find).
 
@@ -106,6 +107,8 @@ def summarize(model_path, data, FLAGS):
                "num_samples": result["num_samples"], "seed": FLAGS.seed,
                "accuracy": result["accuracy"], "mapping": result["mapping"],
                "confusion": np.asarray(result["confusion"]).tolist(),
+               # named in the file, since a transposed reading looks just as plausible
+               "confusion_rows": "code", "confusion_columns": result["factor"],
                "code_information": assignment.code_information(
                    data, code_function(model, FLAGS.code), FLAGS.num_samples, FLAGS.seed + 1,
                    FLAGS.batch_size),
