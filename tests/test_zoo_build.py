@@ -321,3 +321,9 @@ def test_every_published_card_states_its_plan_entrys_limitations():
         section = card.split(zoo.LIMITATIONS_HEADING, 1)[1]
         for text in entries[name][0].get("limitations", []):
             assert f"- {text}" in section, (name, text[:60])
+
+
+def test_the_experiment_plan_is_never_published(capsys):
+    for command in ("publish", "gallery"):
+        assert zoo.main([command, f"--plan={zoo.EXPERIMENT_PLAN}"]) == 2
+        assert "not published" in capsys.readouterr().err

@@ -9,9 +9,9 @@ one of several codes), matches codes to the factor's values one-to-one with the 
 on the confusion matrix (`zoo.assignment.match_codes`) and prints accuracy = matched / N, the
 mapping and the confusion matrix (rows: codes, columns: the factor's values) as JSON, with the
 share of the code's entropy each factor explains, MI(code; factor) / H(code), to show what the
-code learned when it is not --factor, and, for each
-continuous latent, the share of each factor's entropy it holds, MI(μ_j; factor) / H(factor) (a
-continuous latent that holds --factor leaves the discrete code less of it to find).
+code learned when it is not --factor, and, for each continuous latent, the share of each factor's
+entropy it holds, MI(μ_j; factor) / H(factor) (a continuous latent that holds --factor leaves the
+discrete code less of it to find).
 
     python -m trainers.discrete_accuracy --model_path=... --sweep=orientation
 

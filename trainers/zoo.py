@@ -814,6 +814,10 @@ def main(argv=None):
     parser.add_argument("--max_hours", type=float, default=None,
                         help="stop the runs after this long (they resume from their checkpoints)")
     args = parser.parse_args(argv)
+    if args.command in ("publish", "gallery") and Path(args.plan).resolve() == EXPERIMENT_PLAN:
+        print(f"error: {args.plan} holds runs that are not published; publish and gallery read "
+              "the zoo's plan", file=sys.stderr)
+        return 2
     try:
         entries = load_plan(args.plan)
         only = _parse_only(args.only)
