@@ -16,12 +16,17 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m trainers.demo
 
-# Fast suite (under 15 minutes on 2 CPU cores); `make test-all` adds the slow tests.
+# Fast suite (under 15 minutes on 2 CPU cores); `make test-all` adds the slow tests. The tests run
+# in TEST_WORKERS processes (pytest-xdist; `make test TEST_WORKERS=auto` uses every core), each
+# test module in one process so that its module-scoped fixtures (a short training run) run once.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+
 test: $(VENV)/.installed
-	$(PY) -m pytest -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 test-all: $(VENV)/.installed
-	$(PY) -m pytest tests
+	$(PYTEST) tests
 
 # Static checks (rules in ruff.toml).
 lint: $(VENV)/.installed

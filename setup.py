@@ -36,7 +36,7 @@ setup(
     extras_require={
         "solvers": ["ortools>=9.15,<9.16"],
         "sweep": ["ray>=2.40,<3", "matplotlib>=3.8,<4"],
-        "dev": ["pytest>=8,<10", "ruff>=0.6"],
+        "dev": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "ruff>=0.6"],
         # The PyTorch peer of `trainers.benchmark --against=pytorch` (CPU build, pinned exactly).
         "bench": ["torch==2.13.0"],
     },

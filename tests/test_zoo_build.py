@@ -323,7 +323,16 @@ def test_every_published_card_states_its_plan_entrys_limitations():
             assert f"- {text}" in section, (name, text[:60])
 
 
-def test_the_experiment_plan_is_never_published(capsys):
-    for command in ("publish", "gallery"):
-        assert zoo.main([command, f"--plan={zoo.EXPERIMENT_PLAN}"]) == 2
-        assert "not published" in capsys.readouterr().err
+def test_a_plan_that_says_published_false_is_never_published(tmp_path, capsys):
+    """The experiment plan, and a copy of it anywhere, is refused by publish and gallery;
+    `published` takes only true or false."""
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(zoo.EXPERIMENT_PLAN.read_text())
+    assert zoo.is_published() and not zoo.is_published(copy)
+    for plan in (zoo.EXPERIMENT_PLAN, copy):
+        for command in ("publish", "gallery"):
+            assert zoo.main([command, f"--plan={plan}"]) == 2
+            assert "published: false" in capsys.readouterr().err
+    copy.write_text("published: no-thanks\nmodels: {}\n")
+    with pytest.raises(zoo.PlanError, match="published must be true or false, got 'no-thanks'"):
+        zoo.load_plan(copy)

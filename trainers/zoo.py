@@ -16,8 +16,9 @@ many steps/s in total as one 2-thread run, docs/performance.md) and restores a r
 session; the stash is committed).
 
 `--plan=pretrained/experiments.yaml` builds, stashes and resumes the same way the runs a results
-page needs that are not published (e.g. a CascadeVAE with another schedule); its names must differ
-from the zoo's, since both stash into pretrained/in_progress/.
+page needs that are not published (e.g. a CascadeVAE with another schedule); its `published: false`
+makes `publish` and `gallery` refuse it, and its names must differ from the zoo's, since both stash
+into pretrained/in_progress/.
 """
 from __future__ import annotations
 
@@ -109,20 +110,35 @@ def _settings_of(entry, name, defaults):
     return settings
 
 
+def _read_plan(path):
+    """The plan file as a mapping, its top-level keys checked."""
+    try:
+        plan = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise PlanError(f"cannot read the zoo plan {path}: {error}") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("models"), dict):
+        raise PlanError(f"{path}: the plan must be a mapping with a 'models' mapping")
+    unknown = set(plan) - {"defaults", "models", "published"}
+    if unknown:
+        raise PlanError(f"{path}: unknown top-level keys {sorted(unknown)} "
+                        "(accepted: defaults, models, published)")
+    if not isinstance(plan.get("published", True), bool):
+        raise PlanError(f"{path}: published must be true or false, got {plan['published']!r}")
+    return plan
+
+
+def is_published(path=DEFAULT_PLAN):
+    """Whether the plan's models are published (`published: false` marks a plan of runs that only
+    a results page reads, such as pretrained/experiments.yaml)."""
+    return _read_plan(path).get("published", True)
+
+
 def load_plan(path=DEFAULT_PLAN, repo=REPO):
     """The plan's entries as {name: (entry dict, [Run, ...])}, checked key by key."""
     from zoo import models
 
     path, repo = Path(path), Path(repo).resolve()
-    try:
-        plan = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise PlanError(f"cannot read the zoo plan {path}: {error}") from None
-    if not isinstance(plan, dict) or not isinstance(plan.get("models"), dict):
-        raise PlanError(f"{path}: the plan must be a mapping with a 'models' mapping")
-    unknown = set(plan) - {"defaults", "models"}
-    if unknown:
-        raise PlanError(f"{path}: unknown top-level keys {sorted(unknown)} (accepted: defaults, models)")
+    plan = _read_plan(path)
     defaults = plan.get("defaults") or {}
     bad = set(defaults) - set(RUN_SETTINGS)
     if bad:
@@ -814,11 +830,10 @@ def main(argv=None):
     parser.add_argument("--max_hours", type=float, default=None,
                         help="stop the runs after this long (they resume from their checkpoints)")
     args = parser.parse_args(argv)
-    if args.command in ("publish", "gallery") and Path(args.plan).resolve() == EXPERIMENT_PLAN:
-        print(f"error: {args.plan} holds runs that are not published; publish and gallery read "
-              "the zoo's plan", file=sys.stderr)
-        return 2
     try:
+        if args.command in ("publish", "gallery") and not is_published(args.plan):
+            raise PlanError(f"{args.plan} says `published: false`: its runs are not published "
+                            "(publish and gallery read the zoo's plan)")
         entries = load_plan(args.plan)
         only = _parse_only(args.only)
         unknown = set(only) - set(entries)
