@@ -2,6 +2,7 @@
 few channels. Same weights, same saved form, and the same numbers to float rounding: the layer's
 outputs and gradients, whole training steps of the models that use it, and models saved with
 either class."""
+import json
 import os
 import subprocess
 import sys
@@ -105,8 +106,10 @@ STEPS = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, start, shape", STEPS)
-def test_training_steps_equal_those_with_keras_layers(name, kwargs, start, shape):
+def check_twin_steps(name, kwargs, start, shape):
+    """Three training steps of `name` with our layer and with Keras': equal loss terms, and equal
+    updates at the first step. The weights come from Keras' global seed, set here."""
+    keras.utils.set_random_seed(0)
     ours, theirs = _twins(name, **kwargs)
     rng = np.random.default_rng(1)
     batch = 16 * ours.batches_per_step
@@ -121,6 +124,40 @@ def test_training_steps_equal_those_with_keras_layers(name, kwargs, start, shape
                                                          abs=1e-6), (step, key)
         if step == 0:
             _check_equal_updates(before, ours.trainable_weights, theirs.trainable_weights)
+
+
+TWIN_STEPS = """
+import json
+from tests.test_conv_transpose import STEPS, check_twin_steps
+results = []
+for case in STEPS:
+    try:
+        check_twin_steps(*case)
+        results.append("ok")
+    except AssertionError as error:
+        results.append(f"{error}")
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def twin_steps():
+    """`check_twin_steps` of every STEPS case, run in a fresh interpreter. In a process that had
+    first run tests/test_pretrained.py and tests/test_pretrained_presets.py (as a pytest-xdist
+    worker may), the InfoGAN case failed in 4 of 5 runs (after either file alone: never): the
+    generator's first kernel updated up to 1% differently under the two layers, where a fresh
+    process stays within the tolerance (19 seeds, and seed 0 25 times in one process). Which
+    state does that is not known yet; this test checks the layer, so it runs where no other test
+    has changed the process."""
+    out = subprocess.run([sys.executable, "-c", TWIN_STEPS], cwd=REPO, check=True,
+                         capture_output=True, text=True, timeout=900)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", range(len(STEPS)), ids=[f"{n}-{s}-{'x'.join(map(str, shape))}"
+                                                         for n, _, s, shape in STEPS])
+def test_training_steps_equal_those_with_keras_layers(case, twin_steps):
+    assert twin_steps[case] == "ok", (STEPS[case], twin_steps[case])
 
 
 def _check_equal_updates(before, ours, theirs):
