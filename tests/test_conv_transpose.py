@@ -149,8 +149,9 @@ def twin_steps():
     process stays within the tolerance (19 seeds, and seed 0 25 times in one process). Which
     state does that is not known yet; this test checks the layer, so it runs where no other test
     has changed the process."""
-    out = subprocess.run([sys.executable, "-c", TWIN_STEPS], cwd=REPO, check=True,
+    out = subprocess.run([sys.executable, "-c", TWIN_STEPS], cwd=REPO, check=False,
                          capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]  # an error other than a failed check
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
