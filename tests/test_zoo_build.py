@@ -76,6 +76,15 @@ def test_an_entry_waits_for_the_entries_it_is_built_on(tmp_path):
         zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
 
 
+def test_status_shows_a_published_entrys_steps_from_the_registry_without_its_run(tmp_path):
+    entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"models": {"tiny_beta_vae": {"steps": 4}}}))
+    rows = {r["name"]: r for r in zoo.status_rows(entries, tmp_path / "stash", registry)}
+    assert (rows["tiny_beta_vae"]["state"], rows["tiny_beta_vae"]["steps"]) == ("published", 4)
+    assert (rows["tiny_two_phases"]["state"], rows["tiny_two_phases"]["steps"]) == ("missing", 0)
+
+
 def test_the_train_command_is_an_ordinary_trainers_train_command(tmp_path):
     entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
     first, second = entries["tiny_two_phases"][1]

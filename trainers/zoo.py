@@ -312,7 +312,7 @@ def restore_run(run, stash=DEFAULT_STASH):
 def status_rows(entries, stash=DEFAULT_STASH, registry=None):
     from zoo import pretrained
 
-    published = set(pretrained.available(registry))
+    published = pretrained.read_registry(registry)["models"]
     rows = []
     for name, (_, runs) in entries.items():
         last = runs[-1]
@@ -320,6 +320,8 @@ def status_rows(entries, stash=DEFAULT_STASH, registry=None):
         stashed = _read_json(_stash_dir(last, stash) / "manifest.json")
         if name in published:
             state = "published"
+            # the published model's steps: its run directory need not be on this machine
+            steps = published[name]["steps"]
         elif finished and steps >= last.steps:
             state = "trained"
         elif steps or stashed:
