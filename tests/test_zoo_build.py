@@ -269,6 +269,46 @@ def test_the_stash_keeps_only_the_newest_checkpoint_and_resumes_from_it(tmp_path
     assert entry["step"] == 4 and int(restored.global_step.numpy()) == 4
 
 
+def test_the_stash_keeps_the_best_model_bytes_while_its_record_is_unchanged(tmp_path):
+    """A stash re-saves best.keras without optimizer state only when best.json changed: otherwise
+    every session's stash would commit new bytes (a new save date) of the same model."""
+    from trainers.run_dir import CheckpointStore
+    from zoo import models
+
+    entries = zoo.load_plan(write_plan(tmp_path, TINY), repo=tmp_path)
+    run = entries["tiny_beta_vae"][1][0]
+    run.directory.mkdir(parents=True)
+    model = models.get("beta_vae", latent_dim=3, seed=1)
+    model.compile()
+    store, stash = CheckpointStore(run.directory, keep=2), tmp_path / "stash"
+    stashed_best = stash / "tiny_beta_vae" / "best.keras"
+    images = np.zeros((2, 64, 64, 1), "float32")
+
+    def train_to(step, best_step, best_model):
+        model.global_step.assign(step)
+        store.save(model, identity={"model": "beta_vae"}, elapsed=1.0)
+        best_model.save(run.directory / "best.keras")
+        (run.directory / "best.json").write_text(json.dumps({"step": best_step, "value": 0.5}))
+        assert zoo.stash_run(run, stash) == step
+
+    first = models.get("beta_vae", latent_dim=3, seed=2)
+    first.compile()
+    train_to(2, 2, first)
+    kept = stashed_best.read_bytes()
+    # The run's best.keras is rewritten (here with other weights, to tell the files apart) while
+    # best.json says the best is still step 2: the stash keeps the bytes it has.
+    other = models.get("beta_vae", latent_dim=3, seed=3)
+    other.compile()
+    train_to(4, 2, other)
+    assert stashed_best.read_bytes() == kept
+    # A new best (best.json changed): the stash takes the run's model.
+    train_to(6, 6, other)
+    assert stashed_best.read_bytes() != kept
+    np.testing.assert_array_equal(models.load(stashed_best)(images).numpy(), other(images).numpy())
+    manifest = json.loads((stash / "tiny_beta_vae" / "manifest.json").read_text())
+    assert manifest["sha256"]["best.keras"] == zoo.sha256_of(stashed_best)
+
+
 @pytest.mark.slow  # builds and exports every plan entry: about 3 minutes on a busy 2-core machine
 @pytest.mark.parametrize("name", list(zoo.load_plan()))
 def test_every_plan_entry_publishes_files_within_the_size_limit(name, tmp_path):

@@ -59,7 +59,10 @@ PHASE_KEYS = ("name", "steps", "model_args", "learning_rate", "train_args")
 # Stashed beside a run's resumable checkpoint (`trainers.run_dir.resumable_files`: the manifest
 # checkpoint_state.json and the checkpoint files it lists): its settings for people and its records.
 KEPT_FILES = ("config.json", "metrics_history.jsonl", "best.keras", "best.json")
-SLIM_FILES = ("best.keras",)  # kept without optimizer state: an artifact, not a training state
+# Kept without optimizer state (an artifact, not a training state), each with the record that says
+# which model it is: while the record is unchanged, the next stash keeps the file's bytes, since a
+# re-save differs only in its date and would add megabytes to the repository's history.
+SLIM_FILES = {"best.keras": "best.json"}
 LIMITATIONS_HEADING = "## Known limitations"  # a card's last section (sync_card_limitations)
 
 
@@ -245,6 +248,16 @@ def _stash_dir(run, stash):
     return Path(stash) / run.entry / (run.phase or "")
 
 
+def _unchanged_slim_file(run_directory, stash_directory, manifest, name):
+    """Whether the stash already holds `name` for the same model as the run: its record (e.g.
+    best.json) is the run's, and the stashed file matches the stash's manifest."""
+    record = _read_json(run_directory / SLIM_FILES[name])
+    stashed = stash_directory / name
+    return (record is not None and manifest is not None and stashed.exists()
+            and _read_json(stash_directory / SLIM_FILES[name]) == record
+            and manifest["sha256"].get(name) == sha256_of(stashed))
+
+
 def stash_run(run, stash=DEFAULT_STASH):
     """Copy a run's resumable files into the stash (replacing an older stash atomically).
     Returns the stashed step, or None when there is nothing newer to stash."""
@@ -277,7 +290,10 @@ def stash_run(run, stash=DEFAULT_STASH):
             files[name] = sha256_of(tmp / name)
         elif source.exists():
             if name in SLIM_FILES:
-                save_without_optimizer(source, tmp / name)
+                if _unchanged_slim_file(run.directory, target, manifest, name):
+                    shutil.copyfile(target / name, tmp / name)
+                else:
+                    save_without_optimizer(source, tmp / name)
             else:
                 shutil.copyfile(source, tmp / name)
             files[name] = sha256_of(tmp / name)
