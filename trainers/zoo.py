@@ -255,7 +255,7 @@ def _unchanged_slim_file(run_directory, stash_directory, manifest, name):
     stashed = stash_directory / name
     return (record is not None and manifest is not None and stashed.exists()
             and _read_json(stash_directory / SLIM_FILES[name]) == record
-            and manifest["sha256"].get(name) == sha256_of(stashed))
+            and manifest.get("sha256", {}).get(name) == sha256_of(stashed))
 
 
 def stash_run(run, stash=DEFAULT_STASH):
