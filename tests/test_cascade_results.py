@@ -37,6 +37,24 @@ def test_groups_give_mean_sample_std_and_best_over_seeds(tmp_path):
     assert "paper" in text
 
 
+def test_runs_before_min_step_are_listed_but_not_in_the_means(tmp_path):
+    write_history(tmp_path / "done", [(10_000, 0.5, 0.7), (300_000, 0.6, 0.8)])
+    write_history(tmp_path / "young", [(10_000, 0.34, 0.5), (40_000, 0.34, 0.6)])
+    groups = cr.collect([(1.0, tmp_path / "done"), (1.0, tmp_path / "young")], min_step=300_000)
+    assert [s["counted"] for s in groups[1.0]["runs"]] == [True, False]
+    assert groups[1.0]["last"]["accuracy"] == {"mean": 0.6, "std": None, "best": 0.6, "seeds": 1}
+    assert groups[1.0]["selected"]["score"]["mean"] == pytest.approx(0.8)
+    # no run old enough: the group is listed with empty cells
+    young_only = cr.collect([(0.1, tmp_path / "young")], min_step=300_000)
+    assert young_only[0.1]["last"]["score"] is None
+    assert "| ours, last model | 0.1 | — | — |" in cr.table(young_only)
+
+
+def test_a_negative_min_step_is_refused(capsys):
+    assert cr.main(["--run_dirs", "1.0=nowhere", "--min_step=-1"]) == 2
+    assert "--min_step" in capsys.readouterr().err
+
+
 def test_the_plan_names_the_cascade_runs():
     from trainers import zoo
 
