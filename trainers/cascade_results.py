@@ -134,6 +134,9 @@ def main(argv=None):
                         help="leave runs whose last evaluation is before this step out of the means")
     parser.add_argument("--output", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    if args.min_step < 0:
+        print(f"error: --min_step must be 0 or more, got {args.min_step}", file=sys.stderr)
+        return 2
     if args.run_dirs:
         runs = []
         for pair in args.run_dirs:  # pairs, not a mapping: seeds of one β_l share the key
@@ -148,9 +151,6 @@ def main(argv=None):
         from trainers import zoo
 
         runs = plan_runs(args.plan or zoo.DEFAULT_PLAN)
-    if args.min_step < 0:
-        print(f"error: --min_step must be 0 or more, got {args.min_step}", file=sys.stderr)
-        return 2
     groups = collect(runs, args.min_step)
     for beta_low, figures in sorted(groups.items()):
         for summary in figures["runs"]:
