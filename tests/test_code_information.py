@@ -168,3 +168,20 @@ def test_a_picture_of_several_checkpoints_is_refused_before_scoring(tmp_path):
         text=True, timeout=300)
     assert done.returncode == 2 and "--picture draws one model" in done.stderr
     assert not (tmp_path / "categories.png").exists()
+
+
+def test_a_missing_checkpoint_is_refused_before_scoring_any(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    checkpoint = os.path.join(repo, "tests", "fixtures", "cascade_vae_step31000.keras")
+    missing = tmp_path / "checkpoint-000090000.keras"
+    done = subprocess.run(
+        [sys.executable, "-m", "trainers.discrete_accuracy", f"--model_path={checkpoint},{missing}",
+         "--factor=shape", "--num_samples=256", f"--output={tmp_path / 'shares.json'}"],
+        check=False, cwd=repo, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and f"No model file at {missing}" in done.stderr
+    assert '"step"' not in done.stdout  # the existing checkpoint was not scored first
+    assert not (tmp_path / "shares.json").exists()

@@ -34,6 +34,7 @@ MI(code; factor) / H(code) and the accuracy (how a factor moves between the late
 over training); --output then holds the list of results.
 """
 import json
+import os
 
 import numpy as np
 from absl import app, flags
@@ -153,6 +154,11 @@ def main(argv):
     if FLAGS.picture and len(FLAGS.model_path) > 1:
         raise app.UsageError("--picture draws one model: give one --model_path with it (each "
                              "checkpoint's picture would overwrite the last).")
+    # Checked up front: the models load one by one, so a missing later path would otherwise fail
+    # after minutes of scoring the earlier ones and leave no --output.
+    missing = [path for path in FLAGS.model_path if not os.path.isfile(path)]
+    if missing:
+        raise app.UsageError(f"No model file at {', '.join(missing)}.")
     data = zoo.data.get(FLAGS.dataset, source=FLAGS.data_source)
     summaries = []
     for model_path in FLAGS.model_path:
