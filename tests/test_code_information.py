@@ -1,5 +1,10 @@
 """What a discrete code learned when it is not the factor it is scored against, and the picture of
 what each category draws."""
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -131,19 +136,21 @@ def test_the_latent_table_has_a_row_per_checkpoint_by_step_with_the_factor_s_sha
                          "| 90,000 | 0.006 (3.46) | 0.320 (0.01) | 0.023 | 0.393 |"]
 
 
-def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
-    import json
-    import os
-    import subprocess
-    import sys
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_FIXTURE_CHECKPOINT = os.path.join(_REPO, "tests", "fixtures", "cascade_vae_step31000.keras")
 
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    checkpoint = os.path.join(repo, "tests", "fixtures", "cascade_vae_step31000.keras")
+
+def _run_discrete_accuracy(*flags, timeout=300):
+    """Runs `python -m trainers.discrete_accuracy` with `flags` from the repository root."""
+    return subprocess.run([sys.executable, "-m", "trainers.discrete_accuracy", *flags], check=False,
+                          cwd=_REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
     output = tmp_path / "shares.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "trainers.discrete_accuracy", f"--model_path={checkpoint},{checkpoint}",
-         "--factor=shape", "--num_samples=256", f"--output={output}"],
-        check=False, cwd=repo, capture_output=True, text=True, timeout=600)
+    done = _run_discrete_accuracy(
+        f"--model_path={_FIXTURE_CHECKPOINT},{_FIXTURE_CHECKPOINT}", "--factor=shape",
+        "--num_samples=256", f"--output={output}", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(output.read_text())
     assert [r["step"] for r in results] == [31_000, 31_000]
@@ -157,31 +164,17 @@ def test_several_checkpoints_are_scored_in_turn_and_tabulated(tmp_path):
 
 
 def test_a_picture_of_several_checkpoints_is_refused_before_scoring(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    done = subprocess.run(
-        [sys.executable, "-m", "trainers.discrete_accuracy", "--model_path=a.keras,b.keras",
-         f"--picture={tmp_path / 'categories.png'}"], check=False, cwd=repo, capture_output=True,
-        text=True, timeout=300)
+    done = _run_discrete_accuracy("--model_path=a.keras,b.keras",
+                                  f"--picture={tmp_path / 'categories.png'}")
     assert done.returncode == 2 and "--picture draws one model" in done.stderr
     assert not (tmp_path / "categories.png").exists()
 
 
 def test_a_missing_checkpoint_is_refused_before_scoring_any(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    checkpoint = os.path.join(repo, "tests", "fixtures", "cascade_vae_step31000.keras")
     missing = tmp_path / "checkpoint-000090000.keras"
-    done = subprocess.run(
-        [sys.executable, "-m", "trainers.discrete_accuracy", f"--model_path={checkpoint},{missing}",
-         "--factor=shape", "--num_samples=256", f"--output={tmp_path / 'shares.json'}"],
-        check=False, cwd=repo, capture_output=True, text=True, timeout=300)
+    done = _run_discrete_accuracy(
+        f"--model_path={_FIXTURE_CHECKPOINT},{missing}", "--factor=shape", "--num_samples=256",
+        f"--output={tmp_path / 'shares.json'}")
     assert done.returncode == 2 and f"No model file at {missing}" in done.stderr
     assert '"step"' not in done.stdout  # the existing checkpoint was not scored first
     assert not (tmp_path / "shares.json").exists()
