@@ -60,3 +60,18 @@ def test_the_plan_names_the_cascade_runs():
 
     runs = cr.plan_runs(zoo.DEFAULT_PLAN)
     assert {beta_low for beta_low, _ in runs} == {1.0, 0.1}
+
+
+def test_a_published_run_without_its_directory_is_read_from_the_copy_beside_its_card(tmp_path):
+    plan = tmp_path / "pretrained" / "zoo.yaml"
+    plan.parent.mkdir()
+    plan.write_text(
+        "models:\n"
+        "  c_s0: {model: cascade_vae, steps: 20000, model_args: {beta_low: 0.1}}\n"
+        "  c_s1: {model: cascade_vae, steps: 20000, seed: 1, model_args: {beta_low: 1.0}}\n")
+    write_history(tmp_path / "pretrained" / "cards" / "c_s0", [(10_000, 0.5, 0.7)])
+    write_history(tmp_path / "runs" / "zoo" / "c_s1", [(10_000, 0.4, 0.6)])
+    write_history(tmp_path / "pretrained" / "cards" / "c_s1", [(10_000, 0.9, 0.9)])
+    runs = dict(cr.plan_runs(plan, repo=tmp_path))
+    assert runs[0.1] == tmp_path / "pretrained" / "cards" / "c_s0"
+    assert runs[1.0] == tmp_path / "runs" / "zoo" / "c_s1"  # the run directory comes first

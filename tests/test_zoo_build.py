@@ -179,11 +179,16 @@ def test_publish_scores_exports_draws_and_registers_a_trained_entry(tmp_path):
     entries = zoo.load_plan(write_plan(tmp_path, plan), repo=tmp_path)
     entry, runs = entries["tiny_beta_vae"]
     train.run(runs[0].config(verbose=0))
+    # The run's periodic evaluations are kept beside the card (run directories are not kept).
+    history = '{"step": 2, "values": {"mig/mig": 0.1}}\n'
+    (runs[0].directory / "metrics_history.jsonl").write_text(history)
     registry_dir = tmp_path / "pretrained"
     record = zoo.publish_entry("tiny_beta_vae", entry, runs, registry_dir, log=lambda *_: None)
     card = (registry_dir / "cards" / "tiny_beta_vae.md").read_text()
+    assert (registry_dir / "cards/tiny_beta_vae/metrics_history.jsonl").read_text() == history
     for text in ("python -m trainers.train", "--model_arg=beta=4", "procedural dSprites v2",
                  "| mig |", "| sap |", "traversals.gif", record["file"],
+                 "(tiny_beta_vae/metrics_history.jsonl)",
                  record["saved_model"]["file"], "Known limitations"):
         assert text in card, text
     for picture in ("traversals.gif", "traversals.png", "reconstructions.png"):

@@ -35,12 +35,13 @@ SCORE = "factor_vae_score_cascade/eval_accuracy"
 PAPER = {"score": {"mean": 0.9049, "std": 0.0528, "best": 0.9950},
          "accuracy": {"mean": 0.7884, "std": 0.1565, "best": 0.9966}}
 FIRST_SELECTABLE_STEP = 10_000
+HISTORY = "metrics_history.jsonl"
 
 
 def history(run_dir):
     """[(step, values)] of a run's periodic evaluations, one per step (a resumed run may have
     written a step twice: the last line wins)."""
-    path = Path(run_dir) / "metrics_history.jsonl"
+    path = Path(run_dir) / HISTORY
     if not path.exists():
         return []
     by_step = {}
@@ -113,14 +114,21 @@ def collect(runs, min_step=0):
             for beta_low, summaries in groups.items()}
 
 
-def plan_runs(plan_path):
+def plan_runs(plan_path, repo=None):
+    """[(β_l, directory holding the run's metrics_history.jsonl)] of the plan's cascade_vae
+    entries: the run directory, or, for a published run whose directory is not on this machine,
+    the copy of its history kept beside its card (`trainers.zoo publish`)."""
     from trainers import zoo
 
     runs = []
-    for entry, entry_runs in zoo.load_plan(plan_path).values():
+    for name, (entry, entry_runs) in zoo.load_plan(plan_path, repo=repo or zoo.REPO).items():
         if entry["model"] == "cascade_vae":
             run = entry_runs[-1]
-            runs.append((float(run.settings["model_args"].get("beta_low", 1.0)), run.directory))
+            directory = run.directory
+            published = Path(plan_path).parent / "cards" / name
+            if not (directory / HISTORY).exists() and (published / HISTORY).exists():
+                directory = published
+            runs.append((float(run.settings["model_args"].get("beta_low", 1.0)), directory))
     return runs
 
 

@@ -527,6 +527,9 @@ def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
         f"{results['train_wall_time_s'] / 3600:.1f} h of training wall time"
         + (" (last phase)" if len(runs) > 1 else "") + f" on {artifacts['hardware']}.", "",
         *sections,
+        *([f"Periodic evaluations during training (one JSON line per evaluation: step, values): "
+           f"[`{artifacts['evaluation_history']}`]({artifacts['evaluation_history']}).", ""]
+          if artifacts.get("evaluation_history") else []),
         "## Files", "",
         "| file | sha256 | bytes |", "|---|---|---|",
         *(f"| `{f['file']}` | `{f['sha256']}` | {f['bytes']:,} |" for f in artifacts["files"]), "",
@@ -724,6 +727,10 @@ def publish_entry(name, entry, runs, registry_dir, seed=0, log=print, stash=None
         data = zoo.data.get(settings.dataset, source=settings.data_source)
         artifacts = {"files": [{**f, "file": f"../{f['file']}"} for f in files],
                      "hardware": hardware()}
+        history = last.directory / "metrics_history.jsonl"
+        if history.exists():  # the run directory is not kept; its evaluations stay with the card
+            shutil.copyfile(history, picture_dir / history.name)
+            artifacts["evaluation_history"] = os.path.relpath(picture_dir / history.name, card_dir)
         facts = {"method": entry["model"], "citation": entry.get("citation"),
                  "commands": [shlex.join(train_command(r)) for r in runs],
                  "train_wall_time_s": results["train_wall_time_s"],
