@@ -527,9 +527,9 @@ def write_card(path, name, entry, runs, results, sections, artifacts, notes=()):
         f"{results['train_wall_time_s'] / 3600:.1f} h of training wall time"
         + (" (last phase)" if len(runs) > 1 else "") + f" on {artifacts['hardware']}.", "",
         *sections,
-        *([f"Periodic evaluations during training (one JSON line per evaluation: step, values): "
-           f"[`{artifacts['evaluation_history']}`]({artifacts['evaluation_history']}).", ""]
-          if artifacts.get("evaluation_history") else []),
+        *([(f"Periodic evaluations during training (one JSON line per evaluation: step, "
+            f"values): [`{artifacts['evaluation_history']}`]({artifacts['evaluation_history']})."),
+           ""] if artifacts.get("evaluation_history") else []),
         "## Files", "",
         "| file | sha256 | bytes |", "|---|---|---|",
         *(f"| `{f['file']}` | `{f['sha256']}` | {f['bytes']:,} |" for f in artifacts["files"]), "",
